@@ -1,0 +1,89 @@
+"""The few dataclasses that cross module boundaries (capture -> motion -> worker -> publisher)."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+
+@dataclass(slots=True)
+class Frame:
+    """One decoded frame. image is BGR uint8 HxWx3 (OpenCV order)."""
+
+    camera: str
+    seq: int
+    ts: float  # wall-clock seconds (time.time())
+    image: np.ndarray
+
+
+@dataclass(slots=True)
+class MotionResult:
+    """What the motion gate says about one frame."""
+
+    active: bool  # debounced motion state after this frame
+    started: bool  # this frame switched the state OFF -> ON
+    ended: bool  # this frame switched the state ON -> OFF
+    boxes: list[tuple[float, float, float, float]]  # normalized x, y, w, h of moving regions
+    changed_fraction: float  # fraction of the (unmasked) frame that changed
+    relit: bool = False  # a global lighting change re-baselined the gate (no motion fired)
+
+
+@dataclass(slots=True)
+class Job:
+    """A motion frame waiting for enhancement."""
+
+    event_id: str
+    camera: str
+    frame: Frame
+    motion: MotionResult
+    phase: Literal["new", "update"]
+
+
+@dataclass(slots=True)
+class FaceResult:
+    box: tuple[int, int, int, int]  # x, y, w, h in pixels of the full frame (after margin)
+    score: float
+    crop: np.ndarray  # BGR uint8, as cut from the (enhanced) frame
+    sr: np.ndarray | None  # BGR uint8 super-resolved crop, None when SR is off or failed
+
+
+@dataclass(slots=True)
+class ModelInfo:
+    name: str
+    version: str
+    backend: str
+    precision: str
+
+
+@dataclass(slots=True)
+class EnhancedEvent:
+    """One published event message: a motion event start/update/end and its images."""
+
+    event_id: str
+    camera: str
+    site: str
+    phase: Literal["new", "update", "end"]
+    ts: float
+    started_at: float
+    frame_seq: int = 0
+    original: np.ndarray | None = None  # BGR uint8
+    enhanced: np.ndarray | None = None  # BGR uint8, None when not enhanced
+    faces: list[FaceResult] = field(default_factory=list)
+    stages: list[str] = field(default_factory=list)  # e.g. ["low_light", "face_detect", "face_sr"]
+    stage_ms: dict[str, float] = field(default_factory=dict)
+    luma: float = 0.0
+    motion_boxes: list[tuple[float, float, float, float]] = field(default_factory=list)
+    models: list[ModelInfo] = field(default_factory=list)
+    ended_at: float | None = None
+    errors: list[str] = field(default_factory=list)  # e.g. a model failure: originals published
+
+
+def new_event_id(camera: str, ts: float | None = None) -> str:
+    """Stable, sortable, unique: <utc time>-<camera>-<random>."""
+    ts = time.time() if ts is None else ts
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(ts)) + f"{int((ts % 1) * 1000):03d}Z"
+    return f"{stamp}-{camera}-{uuid.uuid4().hex[:8]}"
