@@ -1,0 +1,65 @@
+"""The image sets the recipes train and evaluate on. Every image used is listed; none is committed.
+
+train:     ../shared/datasets/train_natural (53 T91 photos)
+held-out:  scikit-image's bundled colour photos (never used in training)
+faces:     ../shared/datasets/dev_faces (14 real faces; evaluation only)
+lowlight:  ../shared/datasets/dev_lowlight (6 real night photos, no reference; visual checks only)
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+SHARED = Path(os.environ.get("NIGHTWATCH_SHARED", Path(__file__).resolve().parents[3] / "shared"))
+HELD_OUT_SKIMAGE = ("astronaut", "coffee", "chelsea", "rocket")
+
+
+class DatasetMissing(FileNotFoundError):
+    pass
+
+
+def _folder(name: str) -> Path:
+    path = SHARED / "datasets" / name
+    if not path.is_dir():
+        raise DatasetMissing(f"dataset folder {path} not found (set NIGHTWATCH_SHARED to the shared folder)")
+    return path
+
+
+def list_images(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in {".png", ".jpg", ".jpeg", ".bmp"})
+
+
+def read_rgb(path: Path) -> np.ndarray:
+    """RGB uint8 HxWx3; raises ValueError naming the file when it cannot be decoded."""
+    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if img is None:
+        raise ValueError(f"cannot read image {path}")
+    return np.ascontiguousarray(img[:, :, ::-1])
+
+
+def train_paths() -> list[Path]:
+    return list_images(_folder("train_natural"))
+
+
+def face_paths() -> list[Path]:
+    return list_images(_folder("dev_faces"))
+
+
+def lowlight_paths() -> list[Path]:
+    return list_images(_folder("dev_lowlight"))
+
+
+def held_out_images() -> dict[str, np.ndarray]:
+    """name -> RGB uint8, scikit-image's colour photos (bundled with its wheel, held out of training)."""
+    import skimage.data
+
+    out = {}
+    for name in HELD_OUT_SKIMAGE:
+        img = getattr(skimage.data, name)()
+        if img.ndim == 3 and img.shape[2] >= 3:
+            out[name] = np.ascontiguousarray(img[:, :, :3])
+    return out

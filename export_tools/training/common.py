@@ -1,0 +1,59 @@
+"""Training plumbing shared by the trainers: seeding, threads, checkpoints with resume."""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+
+def setup(seed: int, threads: int = 0) -> None:
+    """Seed every RNG; threads=0 keeps torch's default (all cores)."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    if threads > 0:
+        torch.set_num_threads(threads)
+
+
+def save_checkpoint(path: Path, *, arch: str, arch_kwargs: dict, model: torch.nn.Module,
+                    meta: dict[str, Any] | None = None, train_state: dict[str, Any] | None = None) -> Path:
+    """Atomically write {"arch", "arch_kwargs", "state_dict", "meta", "train_state"}."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "arch": arch,
+        "arch_kwargs": dict(arch_kwargs),
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "meta": dict(meta or {}),
+        "train_state": train_state or {},
+    }
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save(payload, tmp)
+    os.replace(tmp, path)
+    return path
+
+
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {path} not found")
+    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    if not isinstance(ckpt, dict) or "arch" not in ckpt or "state_dict" not in ckpt:
+        raise ValueError(f"checkpoint {path} is not one of ours (needs 'arch' and 'state_dict')")
+    return ckpt
+
+
+def build_from_checkpoint(path: Path) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """Rebuild the exportable module from a checkpoint, in eval mode."""
+    from export_tools.archs.registry import build
+
+    ckpt = load_checkpoint(path)
+    model = build(ckpt["arch"], **ckpt["arch_kwargs"])
+    model.load_state_dict(ckpt["state_dict"])
+    model.eval()
+    return model, ckpt
