@@ -1,0 +1,89 @@
+"""Evidence integrity: canonical JSON, sha256 and an optional HMAC-SHA256 signature per site.
+
+The signature covers the canonical JSON of the event document without its "signature" field:
+keys sorted, no whitespace, UTF-8, no NaN/Infinity. A receiver re-canonicalizes the parsed
+document and checks the HMAC with the site's key, so transport formatting never matters.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+SIGNATURE_FIELD = "signature"
+ALGORITHM = "hmac-sha256"
+MIN_KEY_BYTES = 16
+
+VerifyResult = Literal["valid", "invalid", "unsigned"]
+
+
+class SigningKeyError(ValueError):
+    """The per-site key could not be read (the message never contains the key)."""
+
+
+def canonical_json(obj: Any) -> bytes:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode(
+        "utf-8"
+    )
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _unsigned(doc: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in doc.items() if k != SIGNATURE_FIELD}
+
+
+def signature_of(doc: dict[str, Any], key: bytes) -> str:
+    return hmac.new(key, canonical_json(_unsigned(doc)), hashlib.sha256).hexdigest()
+
+
+def sign(doc: dict[str, Any], key: bytes) -> dict[str, Any]:
+    """A copy of doc with {"signature": {"alg": "hmac-sha256", "value": <hex>}} added."""
+    out = _unsigned(doc)
+    out[SIGNATURE_FIELD] = {"alg": ALGORITHM, "value": signature_of(out, key)}
+    return out
+
+
+def verify(doc: dict[str, Any], key: bytes) -> VerifyResult:
+    sig = doc.get(SIGNATURE_FIELD)
+    if sig is None:
+        return "unsigned"
+    if not isinstance(sig, dict) or sig.get("alg") != ALGORITHM or not isinstance(sig.get("value"), str):
+        return "invalid"
+    try:
+        expected = signature_of(doc, key)
+    except (TypeError, ValueError):
+        return "invalid"
+    return "valid" if hmac.compare_digest(expected, sig["value"]) else "invalid"
+
+
+def load_key(env_name: str | None = None, file: str | Path | None = None) -> bytes | None:
+    """The HMAC key from an env var or a file (surrounding whitespace stripped); None if neither is set.
+
+    Raises SigningKeyError naming the variable or file (never the key) when it is missing or short.
+    """
+    if env_name and file:
+        raise SigningKeyError("give the HMAC key in an env var or a file, not both")
+    if env_name:
+        value = os.environ.get(env_name)
+        if value is None or not value.strip():
+            raise SigningKeyError(f"HMAC key env var {env_name} is not set or empty")
+        key = value.strip().encode("utf-8")
+        where = f"env var {env_name}"
+    elif file:
+        try:
+            key = Path(file).read_bytes().strip()
+        except OSError as exc:
+            raise SigningKeyError(f"cannot read HMAC key file {file}: {exc.strerror or exc}") from exc
+        where = f"file {file}"
+    else:
+        return None
+    if len(key) < MIN_KEY_BYTES:
+        raise SigningKeyError(f"HMAC key in {where} is too short (need at least {MIN_KEY_BYTES} bytes)")
+    return key
