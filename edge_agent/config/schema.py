@@ -149,13 +149,21 @@ class LocalSinkConfig(StrictModel):
 
 
 class MqttTlsConfig(StrictModel):
-    ca_file: Path | None = None
-    cert_file: Path | None = None
-    key_file: Path | None = None
+    ca_file: Path | None = Field(default=None, description="CA bundle that signed the broker's certificate")
+    cert_file: Path | None = Field(default=None, description="client certificate (PEM) if the broker wants one")
+    key_file: Path | None = Field(default=None, description="client private key (PEM), with cert_file")
     insecure: bool = Field(default=False, description="skip hostname check (testing only)")
 
+    @model_validator(mode="after")
+    def _key_needs_cert(self) -> MqttTlsConfig:
+        if self.key_file is not None and self.cert_file is None:
+            raise ValueError("key_file needs cert_file")
+        return self
 
-class MqttConfig(StrictModel):
+
+class MqttConnectionConfig(StrictModel):
+    """How to reach and log in to a broker (shared by the agent and the control-room receiver)."""
+
     host: str = "127.0.0.1"
     port: int = Field(default=1883, ge=1, le=65535)
     client_id: str | None = None
@@ -164,15 +172,39 @@ class MqttConfig(StrictModel):
     password_env: str | None = Field(default=None, description="read the password from this env var")
     password_file: Path | None = Field(default=None, description="read the password from this file")
     tls: MqttTlsConfig | None = None
-    prefix: str = Field(default="nightwatch", pattern=r"^[A-Za-z0-9_/-]{1,64}$")
+    prefix: str = Field(default="nightwatch", pattern=r"^[A-Za-z0-9_-]{1,64}(/[A-Za-z0-9_-]{1,64}){0,3}$")
     keepalive_s: int = Field(default=30, ge=5, le=3600)
+
+    @model_validator(mode="after")
+    def _one_password_source(self) -> MqttConnectionConfig:
+        given = [k for k in ("password", "password_env", "password_file") if getattr(self, k) is not None]
+        if len(given) > 1:
+            raise ValueError(
+                f"give at most one of password, password_env, password_file (got {', '.join(given)})"
+            )
+        return self
+
+
+class MqttConfig(MqttConnectionConfig):
     qos: Literal[0, 1, 2] = 1
     hmac_key_env: str | None = Field(default=None, description="env var holding the per-site HMAC key")
     hmac_key_file: Path | None = None
     spool_dir: Path = Field(default=Path("spool"))
     spool_max_mb: float = Field(default=512.0, gt=0, le=1_000_000)
     home_assistant_discovery: bool = True
-    discovery_prefix: str = "homeassistant"
+    discovery_prefix: str = Field(default="homeassistant", pattern=r"^[A-Za-z0-9_/-]{1,64}$")
+    reconnect_min_s: float = Field(default=1.0, gt=0, le=600, description="first reconnect delay")
+    reconnect_max_s: float = Field(default=30.0, gt=0, le=3600, description="reconnect delay cap (backoff)")
+    ack_timeout_s: float = Field(default=15.0, gt=0, le=600, description="wait this long for PUBACKs")
+    stats_retain: bool = Field(default=True, description="retain the latest stats message per camera")
+
+    @model_validator(mode="after")
+    def _one_hmac_source(self) -> MqttConfig:
+        if self.hmac_key_env is not None and self.hmac_key_file is not None:
+            raise ValueError("give hmac_key_env or hmac_key_file, not both")
+        if self.reconnect_max_s < self.reconnect_min_s:
+            raise ValueError("reconnect_max_s must be >= reconnect_min_s")
+        return self
 
 
 class PublishConfig(StrictModel):
