@@ -1,0 +1,90 @@
+"""open_source on real files: looping, end of clip, pacing, clear errors."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from edge_agent.capture.reader import CaptureThread
+from edge_agent.capture.slot import LatestFrameSlot
+from edge_agent.capture.source import SourceError, open_source
+from edge_agent.config.schema import CameraConfig, SourceConfig
+from edge_agent.pipeline.stats import CameraStats
+
+
+def write_clip(path: Path, n: int = 8, fps: float = 25.0, size: tuple[int, int] = (64, 48)) -> Path:
+    w, h = size
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (w, h))
+    assert writer.isOpened()
+    for i in range(n):
+        img = np.full((h, w, 3), 20 * i, np.uint8)  # frame i has brightness 20*i
+        writer.write(img)
+    writer.release()
+    return path
+
+
+def test_file_without_loop_ends(tmp_path):
+    clip = write_clip(tmp_path / "clip.avi", n=8)
+    src = open_source(SourceConfig(file=clip), pace=False)
+    frames = []
+    while (img := src.read()) is not None:
+        frames.append(img)
+    src.release()
+    assert len(frames) == 8 and src.ended
+    assert frames[0].shape == (48, 64, 3)
+    assert abs(float(frames[-1].mean()) - 140) < 6
+
+
+def test_file_with_loop_rewinds(tmp_path):
+    clip = write_clip(tmp_path / "clip.avi", n=5)
+    src = open_source(SourceConfig(file=clip, loop=True), pace=False)
+    means = [float(src.read().mean()) for _ in range(12)]
+    src.release()
+    assert not src.ended
+    # frame 5 is the first frame again (dark), frame 10 too
+    assert means[5] < 6 and means[10] < 6 and means[4] > 70
+
+
+def test_file_is_paced_to_its_own_fps_by_default(tmp_path):
+    clip = write_clip(tmp_path / "clip.avi", n=6, fps=20.0)
+    src = open_source(SourceConfig(file=clip))
+    assert src.fps == pytest.approx(20.0)
+    t0 = time.monotonic()
+    for _ in range(6):
+        assert src.read() is not None
+    elapsed = time.monotonic() - t0
+    src.release()
+    assert elapsed >= 5 / 20.0 * 0.9  # 5 intervals of 50 ms
+
+    fast = open_source(SourceConfig(file=clip, fps_limit=100.0))
+    assert fast.fps == pytest.approx(100.0)
+    fast.release()
+
+
+def test_missing_file_and_dead_url_are_clear_errors(tmp_path):
+    with pytest.raises(SourceError, match="no such file"):
+        open_source(SourceConfig(file=tmp_path / "nope.mp4"))
+    from fixtures.mjpeg_server import free_port
+
+    with pytest.raises(SourceError, match="could not be opened"):
+        open_source(SourceConfig(url=f"http://127.0.0.1:{free_port()}/stream.mjpg"))
+
+
+def test_non_looping_file_finishes_the_thread(tmp_path):
+    clip = write_clip(tmp_path / "clip.avi", n=6)
+    cam = CameraConfig(name="cam", source=SourceConfig(file=clip, fps_limit=120.0))
+    stats = CameraStats("cam")
+    seen = []
+    thread = CaptureThread(cam, LatestFrameSlot(stats), stats, threading.Event(), on_frame=[seen.append])
+    thread.start()
+    thread.join(timeout=5.0)
+    assert not thread.is_alive() and thread.finished
+    assert [f.seq for f in seen] == [1, 2, 3, 4, 5, 6]
+    assert all(b.ts >= a.ts for a, b in zip(seen, seen[1:], strict=False))
+    assert stats.get("frames") == 6 and stats.get("reconnects") == 0
+    assert stats.snapshot()["connected"] is False
