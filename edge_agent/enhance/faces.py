@@ -1,0 +1,127 @@
+"""Face detection that works offline, and face crops with a margin.
+
+Detectors:
+- "lbp" (default): OpenCV's LBP frontal-face cascade as shipped inside the scikit-image wheel
+  (skimage/data/lbpcascade_frontalface_opencv.xml), run with skimage.feature.Cascade. The OpenCV 5
+  wheels ship neither the cascade files nor cv2.CascadeClassifier. The cascade gives no confidence,
+  so every LBP box has score 1.0; the largest faces come first.
+- "yunet": cv2.FaceDetectorYN with an ONNX file the operator supplies (cfg.yunet_model); real
+  scores, best first.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from edge_agent.config.schema import FacesConfig
+from edge_agent.inference.base import ModelError
+
+log = logging.getLogger(__name__)
+
+Box = tuple[int, int, int, int, float]  # x, y, w, h, score
+
+LBP_SCALE_FACTOR = 1.2
+LBP_STEP_RATIO = 1.0
+LBP_MIN_NEIGHBORS = 4
+YUNET_SCORE_THRESHOLD = 0.6
+YUNET_NMS_THRESHOLD = 0.3
+
+
+def lbp_cascade_path() -> Path:
+    import skimage.data
+
+    return Path(skimage.data.lbp_frontal_face_cascade_filename())
+
+
+class FaceDetector:
+    def __init__(self, cfg: FacesConfig) -> None:
+        self.cfg = cfg
+        self.kind = cfg.detector
+        if cfg.detector == "yunet":
+            self._yunet = self._load_yunet(cfg.yunet_model)
+        else:
+            from skimage.feature import Cascade
+
+            path = lbp_cascade_path()
+            if not path.is_file():
+                raise ModelError(f"face cascade {path} is missing (scikit-image installation incomplete?)")
+            self._cascade = Cascade(str(path))
+
+    @staticmethod
+    def _load_yunet(path: Path | None):
+        if path is None:
+            raise ModelError("face detector 'yunet' needs yunet_model (path to the ONNX file)")
+        path = Path(path)
+        if not path.is_file():
+            raise ModelError(f"YuNet model file {path} is missing")
+        try:
+            return cv2.FaceDetectorYN.create(
+                str(path), "", (320, 320), YUNET_SCORE_THRESHOLD, YUNET_NMS_THRESHOLD, 5000
+            )
+        except cv2.error as exc:
+            raise ModelError(f"YuNet model file {path} cannot be loaded by OpenCV: {exc}") from exc
+
+    def detect(self, bgr: np.ndarray) -> list[Box]:
+        """Faces in a BGR uint8 frame: (x, y, w, h, score), at most max_faces, sides >= min_size."""
+        if bgr.ndim != 3 or bgr.shape[2] != 3:
+            raise ValueError(f"expected an HxWx3 image, got shape {bgr.shape}")
+        if self.cfg.max_faces == 0:
+            return []
+        boxes = self._detect_yunet(bgr) if self.kind == "yunet" else self._detect_lbp(bgr)
+        m = self.cfg.min_size
+        boxes = [b for b in boxes if b[2] >= m and b[3] >= m]
+        boxes.sort(key=lambda b: (b[4], b[2] * b[3]), reverse=True)
+        return boxes[: self.cfg.max_faces]
+
+    def _detect_lbp(self, bgr: np.ndarray) -> list[Box]:
+        gray = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
+        h, w = gray.shape
+        side = min(h, w)
+        min_side = max(self.cfg.min_size, 24)  # the cascade window is 24x24
+        if side < min_side:
+            return []
+        found = self._cascade.detect_multi_scale(
+            img=gray,
+            scale_factor=LBP_SCALE_FACTOR,
+            step_ratio=LBP_STEP_RATIO,
+            min_size=(min_side, min_side),
+            max_size=(side, side),
+            min_neighbor_number=LBP_MIN_NEIGHBORS,
+        )
+        return [(int(d["c"]), int(d["r"]), int(d["width"]), int(d["height"]), 1.0) for d in found]
+
+    def _detect_yunet(self, bgr: np.ndarray) -> list[Box]:
+        h, w = bgr.shape[:2]
+        self._yunet.setInputSize((w, h))
+        _, faces = self._yunet.detect(bgr)
+        if faces is None:
+            return []
+        out: list[Box] = []
+        for f in faces:
+            x, y, bw, bh = (int(round(v)) for v in f[:4])
+            x, y = max(x, 0), max(y, 0)
+            bw, bh = min(bw, w - x), min(bh, h - y)
+            if bw > 0 and bh > 0:
+                out.append((x, y, bw, bh, float(f[14])))
+        return out
+
+
+def crop_with_margin(
+    bgr: np.ndarray, box: tuple[int, int, int, int] | tuple[int, int, int, int, float], margin: float
+) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+    """Cut box (x, y, w, h) grown by margin * side on every side, clipped to the frame.
+
+    Returns (crop, (x, y, w, h) of the crop in frame pixels); the crop is a copy.
+    """
+    x, y, w, h = (int(v) for v in box[:4])
+    H, W = bgr.shape[:2]
+    mx, my = int(round(w * margin)), int(round(h * margin))
+    x0, y0 = max(x - mx, 0), max(y - my, 0)
+    x1, y1 = min(x + w + mx, W), min(y + h + my, H)
+    if x1 <= x0 or y1 <= y0:
+        raise ValueError(f"box {box[:4]} lies outside the {W}x{H} frame")
+    return bgr[y0:y1, x0:x1].copy(), (x0, y0, x1 - x0, y1 - y0)
