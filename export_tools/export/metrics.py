@@ -1,0 +1,74 @@
+"""Image quality metrics and the classic baselines the shipped models must beat (numpy + OpenCV)."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+from skimage.metrics import structural_similarity
+
+from edge_agent.enhance.tensors import rgb_to_y
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    """PSNR in dB of two float images in [0, 1]."""
+    mse = float(np.mean((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2))
+    return 100.0 if mse <= 1e-10 else float(10.0 * np.log10(1.0 / mse))
+
+
+def ssim(a: np.ndarray, b: np.ndarray) -> float:
+    """SSIM of two float images in [0, 1], HxW or HxWx3."""
+    a = np.asarray(a, np.float64)
+    b = np.asarray(b, np.float64)
+    kw = {"channel_axis": 2} if a.ndim == 3 else {}
+    return float(structural_similarity(a, b, data_range=1.0, **kw))
+
+
+def _border(img: np.ndarray, border: int) -> np.ndarray:
+    return img[border:-border, border:-border] if border > 0 else img
+
+
+def rgb_scores(out: np.ndarray, ref: np.ndarray) -> tuple[float, float]:
+    """(PSNR, SSIM) on RGB, the low-light metric."""
+    return psnr(out, ref), ssim(out, ref)
+
+
+def y_scores(out: np.ndarray, ref: np.ndarray, border: int) -> tuple[float, float]:
+    """(Y-PSNR, Y-SSIM) with `border` pixels shaved, the SR papers' metric."""
+    y_out = _border(rgb_to_y(np.clip(out, 0, 1)), border)
+    y_ref = _border(rgb_to_y(ref), border)
+    return psnr(y_out, y_ref), ssim(y_out, y_ref)
+
+
+def to_float(rgb_u8: np.ndarray) -> np.ndarray:
+    return rgb_u8.astype(np.float32) / 255.0
+
+
+def to_u8(rgb: np.ndarray) -> np.ndarray:
+    return (np.clip(rgb, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+
+
+def auto_gamma(rgb_u8: np.ndarray, target_mean: float = 0.45) -> np.ndarray:
+    """Plain gamma correction with the exponent that brings the mean brightness to target_mean."""
+    x = to_float(rgb_u8)
+    mean = float(np.clip(x.mean(), 1e-4, 0.99))
+    gamma = np.log(target_mean) / np.log(mean)
+    return np.power(x, gamma).astype(np.float32)
+
+
+def clahe(rgb_u8: np.ndarray, clip: float = 3.0, tiles: int = 8) -> np.ndarray:
+    """CLAHE on the L channel of Lab; float RGB out."""
+    lab = cv2.cvtColor(rgb_u8, cv2.COLOR_RGB2LAB)
+    lab[:, :, 0] = cv2.createCLAHE(clipLimit=clip, tileGridSize=(tiles, tiles)).apply(lab[:, :, 0])
+    return to_float(cv2.cvtColor(lab, cv2.COLOR_LAB2RGB))
+
+
+def gamma_clahe(rgb_u8: np.ndarray) -> np.ndarray:
+    return clahe(to_u8(auto_gamma(rgb_u8)))
+
+
+def bicubic(lr_u8: np.ndarray, scale: int) -> np.ndarray:
+    h, w = lr_u8.shape[:2]
+    return to_float(cv2.resize(lr_u8, (w * scale, h * scale), interpolation=cv2.INTER_CUBIC))
+
+
+LOW_LIGHT_BASELINES = {"gamma": auto_gamma, "clahe": lambda im: clahe(im), "gamma+clahe": gamma_clahe}
