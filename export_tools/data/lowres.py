@@ -1,0 +1,134 @@
+"""Seeded low-resolution degradation as CCTV produces it, and the SR training patch sampler (numpy + cv2).
+
+degrade(hr, spec, rng): optional Gaussian blur (optics, defocus) -> area or bicubic downsampling by the
+scale -> optional Gaussian sensor noise -> optional JPEG compression (the encoder). Every random choice
+comes from the numpy Generator passed in, so the same seed gives the same low-resolution image.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal
+
+import cv2
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class DegradeSpec(BaseModel):
+    """How a high-resolution image becomes the low-resolution input. Ranges are sampled per image."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    scale: Literal[2, 3, 4] = 4
+    downsample: list[Literal["area", "bicubic"]] = Field(default_factory=lambda: ["bicubic"], min_length=1)
+    blur_prob: float = Field(0.0, ge=0.0, le=1.0)
+    blur_sigma: tuple[float, float] = (0.2, 1.2)  # in high-resolution pixels
+    noise_prob: float = Field(0.0, ge=0.0, le=1.0)
+    noise_sigma: tuple[float, float] = (1.0, 6.0)  # in 0..255 units
+    jpeg_prob: float = Field(0.0, ge=0.0, le=1.0)
+    jpeg_quality: tuple[int, int] = (40, 95)
+
+    @model_validator(mode="after")
+    def _ranges(self) -> DegradeSpec:
+        for name in ("blur_sigma", "noise_sigma", "jpeg_quality"):
+            lo, hi = getattr(self, name)
+            if lo < 0 or hi < lo:
+                raise ValueError(f"{name} must be a range (low, high) with 0 <= low <= high, got {(lo, hi)}")
+        if self.jpeg_quality[1] > 100 or self.jpeg_quality[0] < 1:
+            raise ValueError(f"jpeg_quality must lie in 1..100, got {self.jpeg_quality}")
+        return self
+
+
+def _check_hr(hr: np.ndarray, scale: int) -> None:
+    if hr.dtype != np.uint8 or hr.ndim != 3 or hr.shape[2] != 3:
+        raise ValueError(f"expected an RGB uint8 HxWx3 image, got {hr.dtype} {hr.shape}")
+    if hr.shape[0] % scale or hr.shape[1] % scale:
+        raise ValueError(f"image size {hr.shape[:2]} is not a multiple of the scale {scale}; use mod_crop first")
+
+
+def mod_crop(img: np.ndarray, scale: int) -> np.ndarray:
+    """Crop bottom/right so height and width are multiples of scale."""
+    h, w = img.shape[:2]
+    return img[: h - h % scale, : w - w % scale]
+
+
+def degrade(hr: np.ndarray, spec: DegradeSpec, rng: np.random.Generator) -> np.ndarray:
+    """RGB uint8 HxWx3 (multiple of spec.scale) -> RGB uint8 (H/s)x(W/s)x3."""
+    _check_hr(hr, spec.scale)
+    s = spec.scale
+    img = hr
+    if spec.blur_prob > 0 and rng.random() < spec.blur_prob:
+        sigma = float(rng.uniform(*spec.blur_sigma))
+        if sigma > 0:
+            img = cv2.GaussianBlur(img, (0, 0), sigmaX=sigma, borderType=cv2.BORDER_REFLECT)
+    mode = spec.downsample[int(rng.integers(len(spec.downsample)))]
+    size = (hr.shape[1] // s, hr.shape[0] // s)
+    interp = cv2.INTER_AREA if mode == "area" else cv2.INTER_CUBIC
+    lr = cv2.resize(img.astype(np.float32), size, interpolation=interp)
+    if spec.noise_prob > 0 and rng.random() < spec.noise_prob:
+        sigma = float(rng.uniform(*spec.noise_sigma))
+        lr = lr + rng.normal(0.0, sigma, lr.shape).astype(np.float32)
+    lr = np.clip(np.rint(lr), 0, 255).astype(np.uint8)
+    if spec.jpeg_prob > 0 and rng.random() < spec.jpeg_prob:
+        q = int(rng.integers(spec.jpeg_quality[0], spec.jpeg_quality[1] + 1))
+        ok, buf = cv2.imencode(".jpg", np.ascontiguousarray(lr[:, :, ::-1]), [cv2.IMWRITE_JPEG_QUALITY, q])
+        if not ok:
+            raise RuntimeError("JPEG encoding failed")
+        lr = np.ascontiguousarray(cv2.imdecode(buf, cv2.IMREAD_COLOR)[:, :, ::-1])
+    return lr
+
+
+def bicubic_upscale(lr: np.ndarray, scale: int) -> np.ndarray:
+    """The baseline every SR model must beat: RGB uint8 -> RGB uint8 scaled by `scale` (bicubic)."""
+    return cv2.resize(lr, (lr.shape[1] * scale, lr.shape[0] * scale), interpolation=cv2.INTER_CUBIC)
+
+
+class PatchSampler:
+    """Random (LR, HR) training patch batches from in-memory RGB uint8 images.
+
+    Each batch: random image, random crop of hr_patch pixels, random flip/transpose, then degrade().
+    Returns float32 NCHW arrays in [0, 1]: lr [B,3,p/s,p/s], hr [B,3,p,p]. Reproducible from the seed;
+    `state()`/`set_state()` carry the generator through a checkpoint for exact resume.
+    """
+
+    def __init__(self, images: Sequence[np.ndarray], spec: DegradeSpec, hr_patch: int, seed: int):
+        if hr_patch % spec.scale:
+            raise ValueError(f"hr_patch {hr_patch} must be a multiple of the scale {spec.scale}")
+        usable = [im for im in images if im.shape[0] >= hr_patch and im.shape[1] >= hr_patch]
+        if not usable:
+            raise ValueError(f"no training image is at least {hr_patch}x{hr_patch} pixels")
+        self.images = usable
+        self.spec = spec
+        self.hr_patch = hr_patch
+        self.rng = np.random.default_rng(seed)
+        # sample images in proportion to their area so large photos are not under-used
+        areas = np.array([im.shape[0] * im.shape[1] for im in usable], dtype=np.float64)
+        self._p = areas / areas.sum()
+
+    def state(self) -> dict:
+        return self.rng.bit_generator.state
+
+    def set_state(self, state: dict) -> None:
+        self.rng.bit_generator.state = state
+
+    def sample(self) -> tuple[np.ndarray, np.ndarray]:
+        p = self.hr_patch
+        im = self.images[int(self.rng.choice(len(self.images), p=self._p))]
+        y = int(self.rng.integers(0, im.shape[0] - p + 1))
+        x = int(self.rng.integers(0, im.shape[1] - p + 1))
+        hr = im[y : y + p, x : x + p]
+        if self.rng.random() < 0.5:
+            hr = hr[:, ::-1]
+        if self.rng.random() < 0.5:
+            hr = hr[::-1]
+        if self.rng.random() < 0.5:
+            hr = hr.transpose(1, 0, 2)
+        hr = np.ascontiguousarray(hr)
+        return degrade(hr, self.spec, self.rng), hr
+
+    def batch(self, size: int) -> tuple[np.ndarray, np.ndarray]:
+        pairs = [self.sample() for _ in range(size)]
+        lr = np.stack([a for a, _ in pairs]).astype(np.float32).transpose(0, 3, 1, 2) / 255.0
+        hr = np.stack([b for _, b in pairs]).astype(np.float32).transpose(0, 3, 1, 2) / 255.0
+        return np.ascontiguousarray(lr), np.ascontiguousarray(hr)
