@@ -1,0 +1,323 @@
+"""KinD trainer: three stages as in the paper, plus an optional end-to-end fine-tune.
+
+  decom     DecomNet on (low, high) pairs: reconstruction S ~= R*I for both, reflectance
+            consistency R_low ~= R_high, illumination smoothness (mutual + structure-aware), and a
+            weak max-channel prior on I (LIME-style) so a short run converges.
+  restore   DecomNet frozen; RestorationNet(R_low, I_low) -> R_high (L1 + SSIM + gradient).
+  adjust    DecomNet frozen; IllumAdjustNet(I_low, ratio) -> I_high with ratio = mean(I_high)/mean(I_low).
+  finetune  DecomNet frozen; restoration + adjustment trained end to end on the enhanced output
+            R_restored * I_adjusted vs the well-lit image.
+
+Pairs come from export_tools.data.lowlight (synthesized night frames of well-lit training photos).
+Each stage stops at its step count or its time budget (max_minutes), whichever comes first, so a run
+always finishes. Checkpoints (with optimizer, data RNG and progress) go to <out_dir>/latest.pt every
+`checkpoint_every` steps; a rerun resumes from there. The last stage writes <out_dir>/final.pt, which
+export_tools.training.common.build_from_checkpoint() turns back into the whole KinDEnhancer.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from pathlib import Path
+from typing import Literal
+
+import cv2
+import numpy as np
+import torch
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+from tqdm import tqdm
+
+from edge_agent.enhance.tensors import pad_to_multiple
+from export_tools.archs.kind import COMPACT_KWARGS, KinDEnhancer
+from export_tools.data import images as image_sets
+from export_tools.data.lowlight import NightPatches, synth_night
+from export_tools.training import losses
+from export_tools.training.common import build_from_checkpoint, load_checkpoint, save_checkpoint, setup
+
+ARCH = "kind_enhancer"
+STAGES = ("decom", "restore", "adjust", "finetune")
+log = logging.getLogger("export_tools.training.kind")
+
+
+class StageRecipe(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    steps: int = Field(ge=0)
+    max_minutes: float = Field(gt=0)
+    lr: float = Field(gt=0, le=1.0)
+    patch: int = Field(default=128, ge=16, le=1024)
+    batch: int = Field(default=8, ge=1, le=256)
+
+
+class KinDRecipe(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    seed: int = 0
+    threads: int = Field(default=1, ge=0, le=64)
+    out_dir: Path = Path("runs/kind")
+    arch_kwargs: dict = Field(default_factory=lambda: dict(COMPACT_KWARGS))
+    # training photos: the shared T91 set, or a folder of images (used by tests and custom sets)
+    images: Literal["train_natural"] | Path = "train_natural"
+    max_images: int | None = Field(default=None, ge=1)
+    checkpoint_every: int = Field(default=200, ge=1)
+    log_every: int = Field(default=50, ge=1)
+    decom: StageRecipe
+    restore: StageRecipe
+    adjust: StageRecipe
+    finetune: StageRecipe | None = None
+    eval_seeds: int = Field(default=2, ge=1, le=16)
+
+
+def load_recipe(path: Path) -> KinDRecipe:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"recipe {path} not found")
+    data = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(data, dict):
+        raise ValueError(f"recipe {path} must be a YAML mapping")
+    return KinDRecipe.model_validate(data)
+
+
+def _training_images(recipe: KinDRecipe) -> tuple[list[np.ndarray], list[str]]:
+    if recipe.images == "train_natural":
+        paths = image_sets.train_paths()
+    else:
+        folder = Path(recipe.images)
+        if not folder.is_dir():
+            raise FileNotFoundError(f"training image folder {folder} not found")
+        paths = image_sets.list_images(folder)
+    if recipe.max_images:
+        paths = paths[: recipe.max_images]
+    if not paths:
+        raise ValueError(f"no training images found for {recipe.images!r}")
+    return [image_sets.read_rgb(p) for p in paths], [p.name for p in paths]
+
+
+def _stage_params(model: KinDEnhancer, stage: str) -> list[torch.nn.Parameter]:
+    if stage == "decom":
+        return list(model.decom.parameters())
+    if stage == "restore":
+        return list(model.restore.parameters())
+    if stage == "adjust":
+        return list(model.adjust.parameters())
+    return list(model.restore.parameters()) + list(model.adjust.parameters())
+
+
+def _ratio(i_high: torch.Tensor, i_low: torch.Tensor) -> torch.Tensor:
+    return (i_high.mean(dim=(1, 2, 3)) / i_low.mean(dim=(1, 2, 3)).clamp_min(1e-4)).reshape(-1, 1)
+
+
+def stage_loss(model: KinDEnhancer, stage: str, low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
+    if stage == "decom":
+        r_l, i_l = model.decom(low)
+        r_h, i_h = model.decom(high)
+        recon = (r_l * i_l - low).abs().mean() + (r_h * i_h - high).abs().mean()
+        equal_r = (r_l - r_h).abs().mean()
+        smooth = (losses.mutual_smoothness(i_l, i_h)
+                  + losses.structure_aware_smoothness(i_l, low) + losses.structure_aware_smoothness(i_h, high))
+        prior = (i_l - low.amax(1, keepdim=True)).abs().mean() + (i_h - high.amax(1, keepdim=True)).abs().mean()
+        return recon + 0.01 * equal_r + 0.15 * smooth + 0.1 * prior
+    with torch.no_grad():
+        r_l, i_l = model.decom(low)
+        r_h, i_h = model.decom(high)
+    if stage == "restore":
+        r = model.restore(r_l, i_l)
+        return (r - r_h).abs().mean() + 0.5 * losses.ssim_loss(r, r_h) + 0.5 * losses.gradient_loss(r, r_h)
+    ratio = _ratio(i_h, i_l)
+    if stage == "adjust":
+        i = model.adjust(i_l, ratio)
+        return ((i - i_h) ** 2).mean() + losses.gradient_loss(i, i_h)
+    out = torch.clamp(model.restore(r_l, i_l) * model.adjust(i_l, ratio), 0.0, 1.0)
+    return (out - high).abs().mean() + 0.5 * losses.ssim_loss(out, high) + 0.25 * losses.gradient_loss(out, high)
+
+
+def _save_latest(out_dir: Path, model, recipe, state: dict) -> Path:
+    return save_checkpoint(out_dir / "latest.pt", arch=ARCH, arch_kwargs=recipe.arch_kwargs, model=model,
+                           meta={"recipe": recipe.model_dump(mode="json")}, train_state=state)
+
+
+def _run_stage(model: KinDEnhancer, recipe: KinDRecipe, stage: str, cfg: StageRecipe, data: NightPatches,
+               out_dir: Path, state: dict) -> None:
+    params = _stage_params(model, stage)
+    opt = torch.optim.Adam(params, lr=cfg.lr)
+    step, elapsed = 0, 0.0
+    if state.get("stage") == stage:
+        step, elapsed = int(state["step"]), float(state["elapsed"])
+        if state.get("optimizer"):
+            opt.load_state_dict(state["optimizer"])
+        log.info("resuming stage %s at step %d (%.1f min spent)", stage, step, elapsed / 60)
+    budget = cfg.max_minutes * 60.0
+    model.train()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    for p in params:
+        p.requires_grad_(True)
+    running = 0.0
+    t_start = time.perf_counter() - elapsed
+    bar = tqdm(total=cfg.steps, initial=step, desc=f"kind/{stage}", mininterval=10, dynamic_ncols=True)
+    while step < cfg.steps and elapsed < budget:
+        progress = max(step / max(cfg.steps, 1), elapsed / budget)
+        for g in opt.param_groups:  # cosine decay over whichever runs out first: steps or time
+            g["lr"] = cfg.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0))))
+        low_np, high_np = data.batch(cfg.batch)
+        loss = stage_loss(model, stage, torch.from_numpy(low_np), torch.from_numpy(high_np))
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"stage {stage}: loss became {loss.item()} at step {step}")
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        step += 1
+        elapsed = time.perf_counter() - t_start
+        running += loss.item()
+        bar.update(1)
+        if step % recipe.log_every == 0:
+            log.info("stage %s step %d loss %.4f lr %.2e %.1f min", stage, step, running / recipe.log_every,
+                     opt.param_groups[0]["lr"], elapsed / 60)
+            bar.set_postfix(loss=f"{running / recipe.log_every:.4f}")
+            running = 0.0
+        if step % recipe.checkpoint_every == 0:
+            _save_latest(out_dir, model, recipe, {**state, "stage": stage, "step": step, "elapsed": elapsed,
+                                                   "optimizer": opt.state_dict(), "rng": data.rng.bit_generator.state})
+    bar.close()
+    model.eval()
+    state.setdefault("done", []).append(stage)
+    state["stage_log"] = {**state.get("stage_log", {}), stage: {"steps": step, "minutes": round(elapsed / 60, 2)}}
+    state.update(stage=None, step=0, elapsed=0.0, optimizer=None, rng=data.rng.bit_generator.state)
+    _save_latest(out_dir, model, recipe, state)
+    log.info("stage %s done: %d steps in %.1f min", stage, step, elapsed / 60)
+
+
+def _setup_logging(out_dir: Path) -> logging.Handler:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(out_dir / "train.log")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    return handler
+
+
+def train(recipe_path: Path, out_dir: Path | None = None, resume: bool = True) -> Path:
+    """Run (or resume) the recipe; returns the path of the final checkpoint (<out_dir>/final.pt)."""
+    recipe = load_recipe(recipe_path)
+    out_dir = Path(out_dir or recipe.out_dir)
+    handler = _setup_logging(out_dir)
+    try:
+        return _train(recipe, out_dir, resume)
+    finally:
+        log.removeHandler(handler)
+        handler.close()
+
+
+def _train(recipe: KinDRecipe, out_dir: Path, resume: bool) -> Path:
+    setup(recipe.seed, recipe.threads)
+    model = KinDEnhancer(**recipe.arch_kwargs)
+    images, names = _training_images(recipe)
+    state: dict = {"done": []}
+    latest = out_dir / "latest.pt"
+    if resume and latest.is_file():
+        ckpt = load_checkpoint(latest)
+        if ckpt["arch_kwargs"] != recipe.arch_kwargs:
+            raise ValueError(f"{latest} was trained with arch_kwargs {ckpt['arch_kwargs']}, "
+                             f"the recipe asks for {recipe.arch_kwargs}; use another out_dir or resume=False")
+        model.load_state_dict(ckpt["state_dict"])
+        state = dict(ckpt.get("train_state") or {"done": []})
+        log.info("resumed from %s (done: %s)", latest, state.get("done"))
+    patch = max(getattr(recipe, s).patch for s in ("decom", "restore", "adjust"))
+    if min(min(img.shape[:2]) for img in images) < patch:
+        images = [img for img in images if min(img.shape[:2]) >= patch]
+    log.info("training KinD %s on %d images; params %d; pad_multiple %d", recipe.arch_kwargs, len(images),
+             sum(p.numel() for p in model.parameters()), model.pad_multiple)
+    for stage in STAGES:
+        cfg = getattr(recipe, stage)
+        if cfg is None or stage in state.get("done", []):
+            continue
+        if cfg.patch % model.pad_multiple:
+            raise ValueError(f"stage {stage}: patch {cfg.patch} must be a multiple of {model.pad_multiple}")
+        data = NightPatches(images, cfg.patch, seed=recipe.seed + STAGES.index(stage))
+        if state.get("stage") == stage and state.get("rng"):
+            data.rng.bit_generator.state = state["rng"]
+        _run_stage(model, recipe, stage, cfg, data, out_dir, state)
+    metrics = {}
+    try:
+        metrics = evaluate(model, seeds=recipe.eval_seeds)
+        log.info("held-out PSNR: %s", metrics["mean"])
+    except image_sets.DatasetMissing as exc:  # pragma: no cover - skimage is a core dependency
+        log.warning("evaluation skipped: %s", exc)
+    final = save_checkpoint(out_dir / "final.pt", arch=ARCH, arch_kwargs=recipe.arch_kwargs, model=model,
+                            meta={"recipe": recipe.model_dump(mode="json"), "train_images": names,
+                                  "stages": state.get("stage_log", {}), "metrics": metrics,
+                                  "pad_multiple": model.pad_multiple})
+    log.info("final checkpoint %s", final)
+    return final
+
+
+# ---------------------------------------------------------------- evaluation
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    """PSNR in dB between two uint8 images."""
+    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
+    return 99.0 if mse == 0 else 10.0 * math.log10(255.0**2 / mse)
+
+
+def gamma_baseline(low: np.ndarray, target_mean: float) -> np.ndarray:
+    """Plain gamma correction, with the exponent chosen so the mean brightness matches the target's."""
+    x = np.clip(low.astype(np.float64) / 255.0, 1e-4, 1.0)
+    g = math.log(max(target_mean, 1e-3)) / math.log(max(float(x.mean()), 1e-3))
+    return np.clip(x**g * 255.0 + 0.5, 0, 255).astype(np.uint8)
+
+
+def clahe_baseline(rgb: np.ndarray, clip: float = 2.0, tiles: int = 8) -> np.ndarray:
+    """CLAHE on the L channel of Lab (the usual OpenCV recipe)."""
+    lab = cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB)
+    lab[..., 0] = cv2.createCLAHE(clipLimit=clip, tileGridSize=(tiles, tiles)).apply(lab[..., 0])
+    return cv2.cvtColor(lab, cv2.COLOR_LAB2RGB)
+
+
+@torch.no_grad()
+def enhance(model: KinDEnhancer, rgb: np.ndarray, ratio: float) -> np.ndarray:
+    """RGB uint8 -> enhanced RGB uint8 with the PyTorch model (pads to pad_multiple, crops back)."""
+    x = rgb.astype(np.float32).transpose(2, 0, 1)[None] / 255.0
+    x, size = pad_to_multiple(x, model.pad_multiple)
+    y = model(torch.from_numpy(np.ascontiguousarray(x)), torch.tensor([[ratio]], dtype=torch.float32)).numpy()
+    y = y[..., : size[0], : size[1]]
+    return np.clip(y[0].transpose(1, 2, 0) * 255.0 + 0.5, 0, 255).astype(np.uint8)
+
+
+@torch.no_grad()
+def kind_ratio(model: KinDEnhancer, low: np.ndarray, high: np.ndarray) -> float:
+    """KinD's evaluation ratio: mean illumination of the reference over that of the dark input."""
+    def illum(rgb):
+        x = rgb.astype(np.float32).transpose(2, 0, 1)[None] / 255.0
+        x, size = pad_to_multiple(x, model.pad_multiple)
+        return model.decom(torch.from_numpy(np.ascontiguousarray(x)))[1][..., : size[0], : size[1]].mean()
+    return float(illum(high) / illum(low).clamp_min(1e-4))
+
+
+def evaluate(model: KinDEnhancer | Path | str, seeds: int = 2, images: dict[str, np.ndarray] | None = None) -> dict:
+    """PSNR (dB) of the model vs gamma, CLAHE and gamma+CLAHE on synthesized night versions of the
+    held-out images (export_tools.data.images.held_out_images, never trained on)."""
+    if isinstance(model, str | Path):
+        model, _ = build_from_checkpoint(Path(model))
+    model.eval()
+    images = images if images is not None else image_sets.held_out_images()
+    rows = []
+    for name, high in images.items():
+        for seed in range(seeds):
+            low, meta = synth_night(high, np.random.default_rng(10_000 + seed))
+            target_mean = float(high.mean()) / 255.0
+            gam = gamma_baseline(low, target_mean)
+            row = {
+                "image": name, "seed": seed, "exposure": round(meta["exposure"], 4), "codec": meta["codec"],
+                "input": psnr(low, high),
+                "gamma": psnr(gam, high),
+                "clahe": psnr(clahe_baseline(low), high),
+                "gamma_clahe": psnr(clahe_baseline(gam), high),
+                "kind": psnr(enhance(model, low, kind_ratio(model, low, high)), high),
+            }
+            rows.append(row)
+    keys = ("input", "gamma", "clahe", "gamma_clahe", "kind")
+    mean = {k: round(float(np.mean([r[k] for r in rows])), 3) for k in keys}
+    best_baseline = max(mean["gamma"], mean["clahe"], mean["gamma_clahe"])
+    mean["gain_over_best_baseline"] = round(mean["kind"] - best_baseline, 3)
+    return {"mean": mean, "rows": rows}
