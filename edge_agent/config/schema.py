@@ -219,9 +219,22 @@ class PublishConfig(StrictModel):
         return self
 
 
+PASSWORD_HASH_RE = r"^scrypt\$[0-9]{1,7}\$[0-9]{1,3}\$[0-9]{1,3}\$[A-Za-z0-9+/=_-]{8,128}\$[A-Za-z0-9+/=_-]{16,256}$"
+
+
 class ApiAuthConfig(StrictModel):
-    password_hash: str | None = Field(default=None, description="hash made by `edge-agent hash-password`")
+    # A SecretStr so that config_to_data() masks it like other secrets (the YAML form is unchanged).
+    password_hash: SecretStr | None = Field(
+        default=None, description="hash made by `edge-agent hash-password` (scrypt$n$r$p$salt$hash)"
+    )
     token_ttl_s: int = Field(default=3600, ge=60, le=7 * 24 * 3600)
+
+    @field_validator("password_hash")
+    @classmethod
+    def _hash_format(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is not None and not re.match(PASSWORD_HASH_RE, v.get_secret_value()):
+            raise ValueError("not a hash made by `edge-agent hash-password` (scrypt$n$r$p$salt$hash)")
+        return v
 
 
 class ApiConfig(StrictModel):

@@ -1,0 +1,147 @@
+"""One way to change the config: validate whole, save atomically, apply live, say what needs a restart.
+
+Used by PUT /api/config and PATCH /api/cameras/{name}. Errors never echo the submitted values
+(they may be secrets): each names the key and the rule it broke.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+
+from edge_agent.api.deps import ApiState
+from edge_agent.api.masking import keys_holding_mask, masked_data, restore_secrets, revealed_data
+from edge_agent.config.loader import ConfigError
+from edge_agent.config.schema import AgentConfig
+
+log = logging.getLogger(__name__)
+
+MAX_DEPTH = 16
+# API settings read on every request (live); the rest of the api section needs a restart.
+API_RESTART_KEYS = ("api.enabled", "api.bind", "api.port")
+
+
+class ChangeRefused(Exception):
+    """422: the change was refused whole. `errors` items: {"loc": [...], "key": "a.b", "msg": "..."}."""
+
+    def __init__(self, errors: list[dict[str, Any]]):
+        self.errors = errors
+        super().__init__("; ".join(f"{e['key']}: {e['msg']}" for e in errors))
+
+
+@dataclass
+class ChangeOutcome:
+    config: AgentConfig
+    changed: list[str]
+    restart_required: list[str]
+
+
+def _depth(value: Any, limit: int = MAX_DEPTH) -> int:
+    if limit < 0:
+        return 1
+    if isinstance(value, dict):
+        return 1 + max((_depth(v, limit - 1) for v in value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max((_depth(v, limit - 1) for v in value), default=0)
+    return 0
+
+
+def check_depth(data: Any) -> None:
+    if _depth(data) > MAX_DEPTH:
+        raise ChangeRefused(
+            [{"loc": [], "key": "(top level)", "msg": f"nested deeper than {MAX_DEPTH} levels"}]
+        )
+
+
+def dotted(loc: tuple | list) -> str:
+    return ".".join(str(p) for p in loc) or "(top level)"
+
+
+def validation_errors(err: ValidationError) -> list[dict[str, Any]]:
+    out = []
+    for e in err.errors(include_input=False, include_url=False):
+        msg = "unknown key" if e["type"] == "extra_forbidden" else e["msg"]
+        out.append({"loc": list(e["loc"]), "key": dotted(e["loc"]), "msg": msg, "type": e["type"]})
+    return out
+
+
+def merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7396 JSON merge patch: objects merge, null deletes (back to the default), the rest replaces."""
+    if not isinstance(patch, dict):
+        return patch
+    out = dict(target) if isinstance(target, dict) else {}
+    for k, v in patch.items():
+        if v is None:
+            out.pop(k, None)
+        else:
+            out[k] = merge_patch(out.get(k), v)
+    return out
+
+
+def changed_keys(old: Any, new: Any, path: tuple = ()) -> list[str]:
+    """Dotted keys that differ; list items with a name are compared by name (cameras.door.motion...)."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        keys = list(old) + [k for k in new if k not in old]
+        return [k for key in keys for k in changed_keys(old.get(key), new.get(key), path + (key,))]
+    named = (
+        isinstance(old, list)
+        and isinstance(new, list)
+        and path == ("cameras",)
+        and all(isinstance(c, dict) and "name" in c for c in old + new)
+    )
+    if named:
+        o = {c["name"]: c for c in old}
+        n = {c["name"]: c for c in new}
+        names = list(o) + [k for k in n if k not in o]
+        return [k for name in names for k in changed_keys(o.get(name), n.get(name), path + (name,))]
+    return [] if old == new else [dotted(path)]
+
+
+def apply_change(state: ApiState, incoming: dict[str, Any]) -> ChangeOutcome:
+    """Validate a whole config document (secrets may be masked), save it, apply it live."""
+    check_depth(incoming)
+    store = state.store
+    with store.lock:
+        old = store.config
+        old_revealed = revealed_data(old)
+        data = restore_secrets(incoming, masked_data(old), old_revealed)
+        masked_left = keys_holding_mask(data)
+        if masked_left:
+            raise ChangeRefused(
+                [
+                    {
+                        "loc": k.split("."),
+                        "key": k,
+                        "msg": "holds the secret mask but no stored secret matches; give the real value",
+                    }
+                    for k in masked_left
+                ]
+            )
+        try:
+            new = AgentConfig.model_validate(data)
+        except ValidationError as exc:
+            raise ChangeRefused(validation_errors(exc)) from None
+        changed = changed_keys(old_revealed, revealed_data(new))
+        if not changed:
+            return ChangeOutcome(old, [], [])
+        try:
+            saved = store.save(new)
+        except ConfigError as exc:
+            raise ChangeRefused([{"loc": [], "key": "(top level)", "msg": p} for p in exc.problems]) from None
+        try:
+            restart = list(state.agent.apply_config(saved))
+        except Exception:
+            log.exception(
+                "the agent could not apply the new config live; it is saved and used after a restart"
+            )
+            restart = list(changed)
+    restart += [k for k in changed if k.startswith(API_RESTART_KEYS) and k not in restart]
+    if any(k.startswith("api.auth.password_hash") for k in changed):
+        state.tokens.revoke_all()  # a new password ends every session
+    log.info(
+        "config saved through the API; changed: %s; restart needed for: %s", changed, restart or "nothing"
+    )
+    return ChangeOutcome(saved, changed, sorted(set(restart)))
