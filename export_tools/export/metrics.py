@@ -47,28 +47,27 @@ def to_u8(rgb: np.ndarray) -> np.ndarray:
     return (np.clip(rgb, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
 
 
-def auto_gamma(rgb_u8: np.ndarray, target_mean: float = 0.45) -> np.ndarray:
-    """Plain gamma correction with the exponent that brings the mean brightness to target_mean."""
-    x = to_float(rgb_u8)
-    mean = float(np.clip(x.mean(), 1e-4, 0.99))
-    gamma = np.log(target_mean) / np.log(mean)
-    return np.power(x, gamma).astype(np.float32)
+def gamma_to_mean(rgb_u8: np.ndarray, target_mean: float) -> np.ndarray:
+    """Plain gamma correction with the exponent that brings the mean brightness to target_mean
+    (the reference's mean brightness: an oracle-tuned gamma, the strongest version of this baseline)."""
+    x = np.clip(rgb_u8.astype(np.float64) / 255.0, 1e-4, 1.0)
+    g = np.log(max(target_mean, 1e-3)) / np.log(max(float(x.mean()), 1e-3))
+    return to_u8(x**g)
 
 
-def clahe(rgb_u8: np.ndarray, clip: float = 3.0, tiles: int = 8) -> np.ndarray:
-    """CLAHE on the L channel of Lab; float RGB out."""
+def clahe(rgb_u8: np.ndarray, clip: float = 2.0, tiles: int = 8) -> np.ndarray:
+    """CLAHE on the L channel of Lab (the usual OpenCV recipe); RGB uint8 out."""
     lab = cv2.cvtColor(rgb_u8, cv2.COLOR_RGB2LAB)
     lab[:, :, 0] = cv2.createCLAHE(clipLimit=clip, tileGridSize=(tiles, tiles)).apply(lab[:, :, 0])
-    return to_float(cv2.cvtColor(lab, cv2.COLOR_LAB2RGB))
+    return cv2.cvtColor(lab, cv2.COLOR_LAB2RGB)
 
 
-def gamma_clahe(rgb_u8: np.ndarray) -> np.ndarray:
-    return clahe(to_u8(auto_gamma(rgb_u8)))
+def low_light_baselines(night_u8: np.ndarray, reference_u8: np.ndarray) -> dict[str, np.ndarray]:
+    """gamma, CLAHE and gamma+CLAHE of a night frame, as float RGB in [0, 1]."""
+    gam = gamma_to_mean(night_u8, float(reference_u8.mean()) / 255.0)
+    return {"gamma": to_float(gam), "clahe": to_float(clahe(night_u8)), "gamma+clahe": to_float(clahe(gam))}
 
 
 def bicubic(lr_u8: np.ndarray, scale: int) -> np.ndarray:
     h, w = lr_u8.shape[:2]
     return to_float(cv2.resize(lr_u8, (w * scale, h * scale), interpolation=cv2.INTER_CUBIC))
-
-
-LOW_LIGHT_BASELINES = {"gamma": auto_gamma, "clahe": lambda im: clahe(im), "gamma+clahe": gamma_clahe}

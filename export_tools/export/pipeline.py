@@ -21,7 +21,8 @@ def export_step(checkpoint: Path, work_dir: Path, n_parity: int = 2) -> ExportIn
     task = task_for_arch(ckpt["arch"])
     pad = _pad_multiple(ckpt)
     scale = int(ckpt.get("arch_kwargs", {}).get("scale", 4 if task.task == "face_sr" else 1))
-    vals = samples.validation(task.task, scale, pad)[:n_parity]
+    ratio_fn = samples.ratio_fn_for(ckpt["arch"], str(checkpoint))
+    vals = samples.validation(task.task, scale, pad, ratio_fn)[:n_parity]
     return export_checkpoint(Path(checkpoint), Path(work_dir), parity_feeds=[s.feeds for s in vals])
 
 
@@ -38,7 +39,8 @@ def quantize_step(work_dir: Path, *, calibration: str = "minmax", max_int8_kerne
     info = ExportInfo.load(work_dir)
     fp32 = work_dir / FP32_NAME
     if calib_feeds is None:
-        calib_feeds = samples.calibration(info.task, info.scale, info.pad_multiple)
+        calib_feeds = samples.calibration(info.task, info.scale, info.pad_multiple,
+                                          samples.ratio_fn_for(info.arch, info.checkpoint))
     steps = tqdm(total=3, desc="quantize", unit="step")
     out = {"onnx_int8": quantize.quantize_onnx_int8(fp32, work_dir / quantize.INT8_NAME, calib_feeds,
                                                     calibration=calibration, max_int8_kernel=max_int8_kernel)}

@@ -2,26 +2,30 @@
 
 Calibration draws from the training photos; validation from images never used in training
 (export_tools.data.images.held_out_images, plus the dev faces for SR). Low-light inputs are
-synthesized night versions (export_tools.data.lowlight), SR inputs low-res versions
-(export_tools.data.lowres). Everything is seeded, so two runs see the same pixels.
+synthesized night versions (export_tools.data.lowlight.synth_night), SR inputs bicubic x4
+low-res versions (export_tools.data.lowres.degrade). Seeds and crops follow the trainers'
+own evaluate() so verify's FP32 numbers are comparable with the training logs.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from edge_agent.enhance.tensors import pad_to_multiple
-from export_tools.export.metrics import to_float
+from export_tools.export.metrics import bicubic, low_light_baselines, to_float
 
 SEED = 1234
+NIGHT_SEED = 10_000  # as export_tools.training.kind.evaluate
+RatioFn = Callable[[np.ndarray, np.ndarray], float]
 
 
 @dataclass
 class Sample:
     name: str
-    group: str  # "held_out" | "faces"
+    group: str  # "photos" | "faces"
     feeds: dict[str, np.ndarray]  # padded, keyed by input name
     size: tuple[int, int]  # unpadded input H, W
     input_rgb: np.ndarray  # uint8 RGB, what the camera gave
@@ -41,78 +45,84 @@ def make_feeds(rgb_u8: np.ndarray, pad_multiple: int, ratio: float | None) -> tu
     return feeds, size
 
 
+def center_crop(img: np.ndarray, max_side: int) -> np.ndarray:
+    h, w = img.shape[:2]
+    y, x = max(0, (h - max_side) // 2), max(0, (w - max_side) // 2)
+    return np.ascontiguousarray(img[y:y + max_side, x:x + max_side])
+
+
 # ---------- low light ----------
 
-def _lowlight():
-    try:
-        from export_tools.data import lowlight
-    except ImportError as exc:
-        raise RuntimeError(f"night synthesis (export_tools.data.lowlight) is not available: {exc}") from exc
-    return lowlight
+def max_channel_ratio(night_u8: np.ndarray, reference_u8: np.ndarray) -> float:
+    """Torch-free brightness ratio: mean Retinex illumination (max over RGB) of reference over night."""
+    lo = float(night_u8.max(axis=2).mean()) / 255.0
+    hi = float(reference_u8.max(axis=2).mean()) / 255.0
+    return float(np.clip(hi / max(lo, 1e-4), 1.0, 50.0))
 
 
-def night_version(rgb_u8: np.ndarray, seed: int) -> np.ndarray:
-    """A synthesized CCTV night frame (dark, noisy, colour cast, compressed) of a clean photo."""
-    lowlight = _lowlight()
-    return lowlight.synthesize_eval(rgb_u8, np.random.default_rng(seed))
+def kind_ratio_fn(checkpoint: str) -> RatioFn:
+    """KinD's evaluation ratio (reference over night illumination from the model's own decomposition),
+    exactly as export_tools.training.kind.evaluate computes it."""
+    from export_tools.training.common import build_from_checkpoint
+    from export_tools.training.kind import kind_ratio
+
+    model, _ = build_from_checkpoint(checkpoint)
+    return lambda low, high: float(kind_ratio(model, low, high))
 
 
-def ratio_for(night_u8: np.ndarray, reference_u8: np.ndarray) -> float:
-    """Brightness ratio the user would pick for this frame: the reference/night mean brightness."""
-    lowlight = _lowlight()
-    return float(lowlight.eval_ratio(night_u8, reference_u8))
-
-
-def lowlight_validation(pad_multiple: int, seed: int = SEED) -> list[Sample]:
+def lowlight_validation(pad_multiple: int, ratio_fn: RatioFn = max_channel_ratio, seeds: int = 2
+                        ) -> list[Sample]:
     from export_tools.data.images import held_out_images
-    from export_tools.export.metrics import LOW_LIGHT_BASELINES
+    from export_tools.data.lowlight import synth_night
 
     out = []
-    for i, (name, ref) in enumerate(held_out_images().items()):
-        night = night_version(ref, seed + i)
-        feeds, size = make_feeds(night, pad_multiple, ratio_for(night, ref))
-        out.append(Sample(name=name, group="held_out", feeds=feeds, size=size, input_rgb=night,
-                          reference=to_float(ref),
-                          baselines={k: f(night) for k, f in LOW_LIGHT_BASELINES.items()}))
+    for name, ref in held_out_images().items():
+        for s in range(seeds):
+            night, _ = synth_night(ref, np.random.default_rng(NIGHT_SEED + s))
+            feeds, size = make_feeds(night, pad_multiple, ratio_fn(night, ref))
+            out.append(Sample(name=f"{name}#{s}", group="photos", feeds=feeds, size=size, input_rgb=night,
+                              reference=to_float(ref), baselines=low_light_baselines(night, ref)))
     return out
 
 
-def lowlight_calibration(pad_multiple: int, n: int = 24, crop: int = 256, seed: int = SEED) -> list[dict]:
+def lowlight_calibration(pad_multiple: int, ratio_fn: RatioFn = max_channel_ratio, n: int = 24,
+                         crop: int = 256, seed: int = SEED) -> list[dict]:
     from export_tools.data.images import read_rgb, train_paths
+    from export_tools.data.lowlight import synth_night
 
     rng = np.random.default_rng(seed)
     paths = train_paths()
     feeds = []
-    for k in range(n):
-        ref = read_rgb(paths[int(rng.integers(len(paths)))])
-        ref = _random_crop(ref, crop, rng)
-        night = night_version(ref, seed + 1000 + k)
-        feeds.append(make_feeds(night, pad_multiple, ratio_for(night, ref))[0])
+    for _ in range(n):
+        ref = _random_crop(read_rgb(paths[int(rng.integers(len(paths)))]), crop, rng)
+        night, _ = synth_night(ref, rng)
+        feeds.append(make_feeds(night, pad_multiple, ratio_fn(night, ref))[0])
     return feeds
 
 
 # ---------- super-resolution ----------
 
-def _lr(hr_u8: np.ndarray, scale: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def _lr(hr_u8: np.ndarray, scale: int, rng: np.random.Generator, spec=None) -> tuple[np.ndarray, np.ndarray]:
     from export_tools.data.lowres import DegradeSpec, degrade, mod_crop
 
     hr = np.ascontiguousarray(mod_crop(hr_u8, scale))
-    return degrade(hr, DegradeSpec(scale=scale, downsample=["bicubic"]), np.random.default_rng(seed)), hr
+    return degrade(hr, spec or DegradeSpec(scale=scale), rng), hr
 
 
-def sr_validation(scale: int, pad_multiple: int = 1, seed: int = SEED, faces: bool = True) -> list[Sample]:
+def sr_validation(scale: int, pad_multiple: int = 1, seed: int = SEED, faces: bool = True,
+                  max_side: int = 512) -> list[Sample]:
+    """Held-out photos + dev faces, centre-cropped to max_side, bicubic x`scale` down (seed + index)."""
     from export_tools.data.images import DatasetMissing, face_paths, held_out_images, read_rgb
-    from export_tools.export.metrics import bicubic
 
-    items = [(name, "held_out", img) for name, img in held_out_images().items()]
+    items = {name: ("photos", img) for name, img in held_out_images().items()}
     if faces:
         try:
-            items += [(p.stem, "faces", read_rgb(p)) for p in face_paths()]
+            items.update({f"face/{p.stem}": ("faces", read_rgb(p)) for p in face_paths()})
         except DatasetMissing:
             pass
     out = []
-    for i, (name, group, img) in enumerate(items):
-        lr, hr = _lr(img, scale, seed + i)
+    for i, (name, (group, img)) in enumerate(sorted(items.items())):
+        lr, hr = _lr(center_crop(img, max_side), scale, np.random.default_rng(seed + i))
         feeds, size = make_feeds(lr, pad_multiple, None)
         out.append(Sample(name=name, group=group, feeds=feeds, size=size, input_rgb=lr,
                           reference=to_float(hr), baselines={"bicubic": bicubic(lr, scale)}))
@@ -121,14 +131,18 @@ def sr_validation(scale: int, pad_multiple: int = 1, seed: int = SEED, faces: bo
 
 def sr_calibration(scale: int, pad_multiple: int = 1, n: int = 32, lr_crop: int = 64, seed: int = SEED
                    ) -> list[dict]:
+    """Low-res crops of the training photos, degraded like CCTV (area/bicubic, some noise/JPEG)."""
     from export_tools.data.images import read_rgb, train_paths
+    from export_tools.data.lowres import DegradeSpec
 
+    spec = DegradeSpec(scale=scale, downsample=["area", "bicubic"], noise_prob=0.3, noise_sigma=(1.0, 4.0),
+                       jpeg_prob=0.3, jpeg_quality=(60, 95))
     rng = np.random.default_rng(seed)
     paths = train_paths()
     feeds = []
-    for k in range(n):
+    for _ in range(n):
         hr = _random_crop(read_rgb(paths[int(rng.integers(len(paths)))]), lr_crop * scale, rng)
-        lr, _ = _lr(hr, scale, seed + 1000 + k)
+        lr, _ = _lr(hr, scale, rng, spec)
         feeds.append(make_feeds(lr, pad_multiple, None)[0])
     return feeds
 
@@ -141,13 +155,19 @@ def _random_crop(img: np.ndarray, size: int, rng: np.random.Generator) -> np.nda
     return np.ascontiguousarray(img[y:y + ch, x:x + cw])
 
 
-def calibration(task: str, scale: int, pad_multiple: int) -> list[dict]:
+def ratio_fn_for(arch: str, checkpoint: str | None) -> RatioFn:
+    if arch == "kind_enhancer" and checkpoint:
+        return kind_ratio_fn(checkpoint)
+    return max_channel_ratio
+
+
+def calibration(task: str, scale: int, pad_multiple: int, ratio_fn: RatioFn = max_channel_ratio) -> list[dict]:
     if task == "low_light":
-        return lowlight_calibration(pad_multiple)
+        return lowlight_calibration(pad_multiple, ratio_fn)
     return sr_calibration(scale, pad_multiple)
 
 
-def validation(task: str, scale: int, pad_multiple: int) -> list[Sample]:
+def validation(task: str, scale: int, pad_multiple: int, ratio_fn: RatioFn = max_channel_ratio) -> list[Sample]:
     if task == "low_light":
-        return lowlight_validation(pad_multiple)
+        return lowlight_validation(pad_multiple, ratio_fn)
     return sr_validation(scale, pad_multiple)

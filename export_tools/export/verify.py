@@ -126,8 +126,9 @@ def _score(out_rgb: np.ndarray, sample: Sample, task: str, scale: int) -> tuple[
 
 
 def _run_rgb(run, sample: Sample, scale: int) -> np.ndarray:
+    """Model output as the agent would deliver it: cropped, clipped, rounded to 8 bits."""
     out = crop_to(run(sample.feeds), sample.size, scale)
-    return np.clip(out[0].transpose(1, 2, 0), 0.0, 1.0)
+    return np.round(np.clip(out[0].transpose(1, 2, 0), 0.0, 1.0) * 255.0) / 255.0
 
 
 def _aggregate(per_sample: list[tuple[str, float, float]]) -> dict[str, float]:
@@ -174,13 +175,13 @@ def median_ms(fn, repeats: int, warmup: int = 1) -> float:
 def verify(work_dir: Path, *, samples: list[Sample] | None = None, max_drop_db: float = DEFAULT_MAX_DROP_DB,
            threads: int = 2, latency_repeats: int = 5, grid: bool = True) -> Report:
     """Score the artifacts in work_dir, write verify.json/verify.md/grid.png, return the report."""
-    from export_tools.export.samples import validation
+    from export_tools.export.samples import ratio_fn_for, validation
 
     work_dir = Path(work_dir)
     info = ExportInfo.load(work_dir)
     kinds = artifact_paths(work_dir)
     if samples is None:
-        samples = validation(info.task, info.scale, info.pad_multiple)
+        samples = validation(info.task, info.scale, info.pad_multiple, ratio_fn_for(info.arch, info.checkpoint))
     if not samples:
         raise GateFailed("no validation images")
     per_kind: dict[str, list] = {}
@@ -232,7 +233,7 @@ def _targets(task: str, scores: dict, samples: list[Sample]) -> dict[str, dict]:
     baselines = list(samples[0].baselines)
     if not baselines:
         return {}
-    key = "psnr_held_out" if "psnr_held_out" in scores["onnx_fp32"] else "psnr"
+    key = "psnr"  # every validation image is held out of training
     best = max(baselines, key=lambda b: scores[b][key])
     out = {}
     for kind in ("onnx_fp32", *INT8_KINDS):
