@@ -1,0 +1,228 @@
+"""Control-room receiver: `edge-agent receive --config FILE`.
+
+Subscribes to <prefix>/+/+/# (every site and camera), stores events, images and alerts in a dated
+folder tree with a SQLite index (receiver_store.py), checks every image against the sha256 its
+event announced and every signature against the site's key. Anything that does not match is
+stored with a flag and logged at ERROR; replays (the agent resends after a lost PUBACK or after
+an outage) are recognised and never stored twice. It uses a persistent MQTT session by default,
+so messages published while it is away are kept for it by the broker.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import threading
+import time
+from typing import Any
+
+from edge_agent.config.loader import ConfigError
+from edge_agent.publish.mqtt import build_client, connect_and_wait, explain_connect_error
+from edge_agent.publish.receiver_config import ReceiverConfig, load_receiver_config
+from edge_agent.publish.receiver_store import ReceiverStore
+from edge_agent.publish.signing import SigningKeyError, load_key, verify
+from edge_agent.publish.topics import TopicError, all_sites_filter, check_segment, parse
+
+log = logging.getLogger(__name__)
+
+EVENT_PHASES = ("new", "update", "end")
+MAX_EVENT_BYTES = 1 << 20
+
+
+class Receiver:
+    def __init__(self, cfg: ReceiverConfig, store: ReceiverStore, keys: dict[str, bytes]):
+        self.cfg = cfg
+        self.store = store
+        self.keys = keys
+        self.prefix = cfg.mqtt.prefix
+        self.connected = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.flagged = 0
+
+    # ------------------------------------------------------------------ message handling (no MQTT here)
+    def handle(self, topic: str, payload: bytes) -> None:
+        t = parse(self.prefix, topic)
+        if t is None:
+            log.debug("ignoring %s", topic)
+            return
+        try:
+            if t.kind == "event":
+                self._on_event(topic, t.site, t.camera, payload)
+            elif t.kind == "image":
+                self._on_image(t.site, t.camera, t.event_id, t.seq, t.name, payload)
+            elif t.kind == "alert":
+                self._on_alert(topic, t.site, t.camera, payload)
+            elif t.kind == "availability":
+                state = payload.decode("utf-8", "replace")[:32]
+                log.info("site %s is %s", t.site, state)
+                self.store.add_availability(t.site, state)
+        except Exception:
+            log.exception("could not store the message on %s", topic)
+
+    def _reject(self, topic: str, reason: str) -> None:
+        self.flagged += 1
+        log.error("REJECTED message on %s: %s", topic, reason)
+        self.store.add_rejected(topic, reason)
+
+    def _signature(self, site: str, doc: dict[str, Any]) -> tuple[str, str | None]:
+        """(signature status, flag or None). Status: valid, invalid, unsigned, unverified (no key)."""
+        key = self.keys.get(site)
+        if key is None:
+            status = "unverified" if "signature" in doc else "unsigned"
+            flag = "unsigned but signatures are required" if self.cfg.require_signature and status == "unsigned" else None
+            if self.cfg.require_signature and status == "unverified":
+                flag = f"signed, but no key is configured for site {site}"
+            return status, flag
+        status = verify(doc, key)
+        if status == "invalid":
+            return status, "SIGNATURE INVALID (altered, or signed with another key)"
+        if status == "unsigned":
+            return status, f"unsigned, but site {site} has a key"
+        return status, None
+
+    @staticmethod
+    def _json(payload: bytes) -> dict[str, Any]:
+        if len(payload) > MAX_EVENT_BYTES:
+            raise ValueError(f"payload too large ({len(payload)} bytes)")
+        doc = json.loads(payload.decode("utf-8"))
+        if not isinstance(doc, dict):
+            raise ValueError("not a JSON object")
+        return doc
+
+    def _on_event(self, topic: str, site: str, camera: str, payload: bytes) -> None:
+        try:
+            doc = self._json(payload)
+            check_segment(str(doc.get("event_id")), "event id")
+            if doc.get("phase") not in EVENT_PHASES:
+                raise ValueError(f"phase {doc.get('phase')!r} is not one of {EVENT_PHASES}")
+            if not isinstance(doc.get("seq"), int) or doc["seq"] < 0:
+                raise ValueError("seq missing or not a non-negative integer")
+            if doc.get("images") is not None and not isinstance(doc["images"], dict):
+                raise ValueError("images is not an object")
+            for name in doc.get("images") or {}:
+                check_segment(name, "image name")
+        except (ValueError, UnicodeDecodeError, TopicError) as exc:
+            self._reject(topic, f"bad event document: {exc}")
+            return
+        flags: list[str] = []
+        if doc.get("site") != site or doc.get("camera") != camera:
+            flags.append(f"document says {doc.get('site')}/{doc.get('camera')}, topic says {site}/{camera}")
+        sig, sig_flag = self._signature(site, doc)
+        if sig_flag:
+            flags.append(sig_flag)
+        stored, flags = self.store.add_event(site, camera, doc, payload, sig, flags)
+        what = f"event {site}/{camera}/{doc['event_id']} {doc['phase']} #{doc['seq']}"
+        if flags:
+            self.flagged += 1
+            log.error("EVIDENCE CHECK FAILED for %s: %s", what, "; ".join(flags))
+        if stored:
+            log.info("stored %s (%d image(s) announced, signature %s)", what, len(doc.get("images") or {}), sig)
+        else:
+            log.debug("duplicate %s ignored", what)
+
+    def _on_image(self, site: str, camera: str, event_id: str, seq: int, name: str, payload: bytes) -> None:
+        status, flag = self.store.add_image(site, camera, event_id, seq, name, payload)
+        if flag:
+            self.flagged += 1
+            log.error("EVIDENCE CHECK FAILED for image %s/%s/%s #%d %s: %s", site, camera, event_id, seq, name, flag)
+        else:
+            log.debug("image %s/%s/%s #%d %s: %s", site, camera, event_id, seq, name, status)
+
+    def _on_alert(self, topic: str, site: str, camera: str | None, payload: bytes) -> None:
+        try:
+            doc = self._json(payload)
+            if not doc.get("alert_id"):
+                raise ValueError("alert_id missing")
+        except (ValueError, UnicodeDecodeError) as exc:
+            self._reject(topic, f"bad alert document: {exc}")
+            return
+        sig, flag = self._signature(site, doc)
+        if flag:
+            self.flagged += 1
+            log.error("EVIDENCE CHECK FAILED for alert %s on %s: %s", doc["alert_id"], topic, flag)
+        if self.store.add_alert(site, camera, doc, payload, sig, flag):
+            log.warning("alert from %s/%s: %s", site, camera or "-", doc.get("message") or doc.get("kind") or doc)
+
+    # ------------------------------------------------------------------ MQTT loop
+    def run(self) -> None:
+        """Connect, subscribe and store until stop(); reconnects with backoff, never raises for the network."""
+        mcfg = self.cfg.mqtt
+        delay, last_problem = 1.0, None
+        while not self._stop.is_set():
+            try:
+                client = build_client(mcfg, mcfg.client_id or "nightwatch-receiver", clean_session=not mcfg.persistent_session)
+                refused = connect_and_wait(client, mcfg, timeout=10.0)
+            except Exception as exc:
+                level, refused = explain_connect_error(mcfg, exc)
+            else:
+                level = logging.ERROR
+            if refused:
+                if refused != last_problem:
+                    log.log(level, "%s; retrying", refused)
+                last_problem = refused
+                self._stop.wait(delay)
+                delay = min(delay * 2, mcfg.reconnect_max_s)
+                continue
+            delay, last_problem = 1.0, None
+            lost = threading.Event()
+            client.on_message = lambda _c, _u, msg: self.handle(msg.topic, msg.payload)
+            client.on_disconnect = lambda *_a, _lost=lost: _lost.set()
+            client.subscribe(all_sites_filter(self.prefix), qos=1)
+            log.info("receiver connected to %s:%d, subscribed to %s", mcfg.host, mcfg.port, all_sites_filter(self.prefix))
+            self.connected.set()
+            while not self._stop.is_set() and not lost.is_set():
+                client.loop(timeout=0.1)
+            self.connected.clear()
+            if lost.is_set() and not self._stop.is_set():
+                log.warning("receiver lost the connection to %s:%d; reconnecting", mcfg.host, mcfg.port)
+            try:
+                client.disconnect()
+            except Exception:
+                pass
+
+    def start(self) -> Receiver:
+        self._thread = threading.Thread(target=self.run, name="receiver", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+
+def load_keys(cfg: ReceiverConfig) -> dict[str, bytes]:
+    keys = {}
+    for site, k in cfg.sites.items():
+        key = load_key(k.hmac_key_env, k.hmac_key_file)
+        if key is not None:
+            keys[site] = key
+    return keys
+
+
+def run_receiver(args: argparse.Namespace) -> int:
+    try:
+        cfg = load_receiver_config(args.config)
+        keys = load_keys(cfg)
+    except (ConfigError, SigningKeyError) as exc:
+        print(exc, flush=True)
+        return 2
+    logging.basicConfig(level=cfg.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    store = ReceiverStore(cfg.store_dir)
+    receiver = Receiver(cfg, store, keys)
+
+    def _stop(signum, _frame) -> None:
+        log.info("signal %d: stopping the receiver", signum)
+        receiver._stop.set()
+
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
+    log.info("receiver storing into %s (keys for %d site(s))", cfg.store_dir, len(keys))
+    t0 = time.monotonic()
+    receiver.run()
+    store.close()
+    log.info("receiver stopped after %.0f s (%d flagged, %d duplicates ignored)", time.monotonic() - t0, receiver.flagged, store.duplicates)
+    return 0

@@ -1,0 +1,178 @@
+"""A real Mosquitto broker for tests: 127.0.0.1, a free port, a generated config.
+
+    broker = Mosquitto(tmp_path, users={"agent": "s3cret"}, tls=True)
+    broker.start(); ...; broker.stop(); broker.start()   # same port again
+    broker.ca_file                                      # the CA that signed the broker certificate
+
+Optional password file (mosquitto_passwd -b), optional TLS with a CA and a server certificate made
+with the `openssl` command at test time, persistence on (so persistent sessions survive a restart).
+Tests that need it skip when mosquitto is not installed.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+MOSQUITTO = shutil.which("mosquitto") or ("/usr/sbin/mosquitto" if os.path.exists("/usr/sbin/mosquitto") else None)
+MOSQUITTO_PASSWD = shutil.which("mosquitto_passwd") or (
+    "/usr/bin/mosquitto_passwd" if os.path.exists("/usr/bin/mosquitto_passwd") else None
+)
+
+
+def require_mosquitto() -> None:
+    if MOSQUITTO is None:
+        pytest.skip("mosquitto is not installed (Debian package 'mosquitto')")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _openssl(*args: str, cwd: Path) -> None:
+    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
+
+
+def make_ca(directory: Path, name: str = "ca") -> tuple[Path, Path]:
+    """A self-signed CA (EC P-256). Returns (cert, key)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    key, crt = directory / f"{name}.key", directory / f"{name}.crt"
+    _openssl("ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", key.name, cwd=directory)
+    _openssl(
+        "req", "-x509", "-new", "-key", key.name, "-out", crt.name, "-days", "2", "-subj", f"/CN=Test {name}",
+        "-addext", "basicConstraints=critical,CA:TRUE",
+        "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+        "-addext", "subjectKeyIdentifier=hash",
+        cwd=directory,
+    )  # fmt: skip
+    return crt, key
+
+
+def make_cert(directory: Path, name: str, ca: tuple[Path, Path], server: bool = True) -> tuple[Path, Path]:
+    """A leaf certificate for 127.0.0.1/localhost signed by ca. Returns (cert, key)."""
+    key, csr, crt = directory / f"{name}.key", directory / f"{name}.csr", directory / f"{name}.crt"
+    ext = directory / f"{name}.ext"
+    ext.write_text(
+        "basicConstraints=critical,CA:FALSE\n"
+        "keyUsage=critical,digitalSignature,keyEncipherment\n"
+        f"extendedKeyUsage={'serverAuth' if server else 'clientAuth'}\n"
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\n"
+        "subjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid,issuer\n"
+    )
+    _openssl("ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", key.name, cwd=directory)
+    _openssl("req", "-new", "-key", key.name, "-out", csr.name, "-subj", f"/CN={name}", cwd=directory)
+    _openssl(
+        "x509", "-req", "-in", csr.name, "-CA", str(ca[0]), "-CAkey", str(ca[1]), "-CAcreateserial",
+        "-out", crt.name, "-days", "2", "-extfile", ext.name,
+        cwd=directory,
+    )  # fmt: skip
+    return crt, key
+
+
+class Mosquitto:
+    def __init__(
+        self,
+        workdir: Path,
+        users: dict[str, str] | None = None,
+        tls: bool = False,
+        port: int | None = None,
+    ):
+        require_mosquitto()
+        self.dir = Path(workdir) / f"mosquitto-{os.getpid()}-{id(self) % 100000}"
+        self.dir.mkdir(parents=True)
+        self.port = port or free_port()
+        self.users = users or {}
+        self.tls = tls
+        self.proc: subprocess.Popen | None = None
+        self.log_file = self.dir / "mosquitto.log"
+        self.ca_file: Path | None = None
+        lines = [
+            f"listener {self.port} 127.0.0.1",
+            f"allow_anonymous {'false' if self.users else 'true'}",
+            "persistence true",
+            f"persistence_location {self.dir}/",
+            "max_queued_messages 100000",
+            "max_inflight_messages 100",
+            f"log_dest file {self.log_file}",
+            "log_type all",
+            "connection_messages true",
+        ]
+        if hasattr(os, "geteuid") and os.geteuid() == 0:  # else mosquitto drops to user 'mosquitto'
+            lines.append("user root")
+        if self.users:
+            pw = self.dir / "passwd"
+            pw.touch(mode=0o600)
+            for user, password in self.users.items():
+                subprocess.run([MOSQUITTO_PASSWD, "-b", str(pw), user, password], check=True, capture_output=True)
+            lines.append(f"password_file {pw}")
+        if tls:
+            ca = make_ca(self.dir / "pki")
+            crt, key = make_cert(self.dir / "pki", "server", ca)
+            self.ca_file = ca[0]
+            self.ca = ca
+            lines += [f"cafile {ca[0]}", f"certfile {crt}", f"keyfile {key}", "tls_version tlsv1.2"]
+        self.conf = self.dir / "mosquitto.conf"
+        self.conf.write_text("\n".join(lines) + "\n")
+
+    def start(self, timeout: float = 10.0) -> Mosquitto:
+        if self.proc is not None and self.proc.poll() is None:
+            return self
+        self.proc = subprocess.Popen(
+            [MOSQUITTO, "-c", str(self.conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                err = self.proc.stderr.read().decode(errors="replace") if self.proc.stderr else ""
+                raise RuntimeError(f"mosquitto exited with {self.proc.returncode}: {err}\n{self.log_tail()}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                    return self
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"mosquitto did not listen on port {self.port} within {timeout} s\n{self.log_tail()}")
+
+    def stop(self) -> None:
+        """SIGTERM (the broker saves its persistent sessions), then wait; SIGKILL if it hangs."""
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.proc.stderr:
+            self.proc.stderr.close()
+        self.proc = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def log_tail(self, n: int = 40) -> str:
+        try:
+            return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-n:])
+        except OSError:
+            return ""
+
+    def __enter__(self) -> Mosquitto:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
