@@ -93,6 +93,11 @@ def _process(stages: _Stages, args: argparse.Namespace, src: Path, out_dir: Path
 
 
 def run_enhance(args: argparse.Namespace) -> int:
+    try:
+        LowLightConfig(ratio=args.ratio)
+    except ValueError as exc:
+        print(f"error: --ratio {args.ratio}: {exc.errors()[0]['msg']}", file=sys.stderr)
+        return 2
     out_dir = Path(args.out)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)

@@ -12,6 +12,7 @@ Detectors:
 from __future__ import annotations
 
 import logging
+import threading
 from pathlib import Path
 
 import cv2
@@ -29,6 +30,7 @@ LBP_STEP_RATIO = 1.0
 LBP_MIN_NEIGHBORS = 4
 YUNET_SCORE_THRESHOLD = 0.6
 YUNET_NMS_THRESHOLD = 0.3
+REGION_GROW = 0.5  # detect(regions=...): search this fraction of each region's size around it
 
 
 def lbp_cascade_path() -> Path:
@@ -41,6 +43,7 @@ class FaceDetector:
     def __init__(self, cfg: FacesConfig) -> None:
         self.cfg = cfg
         self.kind = cfg.detector
+        self._lock = threading.Lock()  # cv2.FaceDetectorYN keeps per-call state (input size)
         if cfg.detector == "yunet":
             self._yunet = self._load_yunet(cfg.yunet_model)
         else:
@@ -65,13 +68,26 @@ class FaceDetector:
         except cv2.error as exc:
             raise ModelError(f"YuNet model file {path} cannot be loaded by OpenCV: {exc}") from exc
 
-    def detect(self, bgr: np.ndarray) -> list[Box]:
-        """Faces in a BGR uint8 frame: (x, y, w, h, score), at most max_faces, sides >= min_size."""
+    def detect(self, bgr: np.ndarray, regions: list[tuple[float, float, float, float]] | None = None) -> list[Box]:
+        """Faces in a BGR uint8 frame: (x, y, w, h, score), at most max_faces, sides >= min_size.
+
+        regions: optional normalized (x, y, w, h) boxes (e.g. the motion boxes); each is grown by
+        REGION_GROW of its size on every side, overlapping ones are merged, and only those parts
+        of the frame are searched, which is much cheaper than the whole frame. None or an empty
+        list searches the whole frame.
+        """
         if bgr.ndim != 3 or bgr.shape[2] != 3:
             raise ValueError(f"expected an HxWx3 image, got shape {bgr.shape}")
         if self.cfg.max_faces == 0:
             return []
-        boxes = self._detect_yunet(bgr) if self.kind == "yunet" else self._detect_lbp(bgr)
+        find = self._detect_yunet if self.kind == "yunet" else self._detect_lbp
+        if not regions:
+            boxes = find(bgr)
+        else:
+            boxes = []
+            for x0, y0, x1, y1 in _search_rects(regions, bgr.shape[1], bgr.shape[0], self.cfg.min_size):
+                part = np.ascontiguousarray(bgr[y0:y1, x0:x1])
+                boxes += [(x + x0, y + y0, w, h, sc) for x, y, w, h, sc in find(part)]
         m = self.cfg.min_size
         boxes = [b for b in boxes if b[2] >= m and b[3] >= m]
         boxes.sort(key=lambda b: (b[4], b[2] * b[3]), reverse=True)
@@ -96,8 +112,9 @@ class FaceDetector:
 
     def _detect_yunet(self, bgr: np.ndarray) -> list[Box]:
         h, w = bgr.shape[:2]
-        self._yunet.setInputSize((w, h))
-        _, faces = self._yunet.detect(bgr)
+        with self._lock:
+            self._yunet.setInputSize((w, h))
+            _, faces = self._yunet.detect(bgr)
         if faces is None:
             return []
         out: list[Box] = []
@@ -108,6 +125,37 @@ class FaceDetector:
             if bw > 0 and bh > 0:
                 out.append((x, y, bw, bh, float(f[14])))
         return out
+
+
+def _search_rects(
+    regions: list[tuple[float, float, float, float]], width: int, height: int, min_size: int
+) -> list[tuple[int, int, int, int]]:
+    """Grow normalized boxes, convert to pixel (x0, y0, x1, y1), merge overlapping ones."""
+    rects = []
+    for nx, ny, nw, nh in regions:
+        gx, gy = nw * REGION_GROW, nh * REGION_GROW
+        x0, y0 = int((nx - gx) * width), int((ny - gy) * height)
+        x1, y1 = int(np.ceil((nx + nw + gx) * width)), int(np.ceil((ny + nh + gy) * height))
+        # at least one face window of min_size around the region's centre
+        cx, cy, half = (x0 + x1) // 2, (y0 + y1) // 2, min_size
+        x0, y0, x1, y1 = min(x0, cx - half), min(y0, cy - half), max(x1, cx + half), max(y1, cy + half)
+        x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, width), min(y1, height)
+        if x1 > x0 and y1 > y0:
+            rects.append((x0, y0, x1, y1))
+    merged = True
+    while merged:
+        merged = False
+        for i in range(len(rects)):
+            for j in range(i + 1, len(rects)):
+                a, b = rects[i], rects[j]
+                if a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]:
+                    rects[i] = (min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3]))
+                    del rects[j]
+                    merged = True
+                    break
+            if merged:
+                break
+    return rects
 
 
 def crop_with_margin(

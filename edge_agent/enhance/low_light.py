@@ -1,7 +1,8 @@
 """Low-light enhancement stage: pre/post-processing around the KinD-style model.
 
 The model's I/O comes from its manifest entry: the image is the first 4-D input, the brightness
-ratio the 2-D ([1, 1]) input (optional), the result the first output. Inputs are padded to the
+ratio the 2-D ([1, 1]) input (optional; a model without one ignores `ratio`), the result the first
+output. Inputs are padded to the
 entry's pad_multiple and the output is cropped back, so any frame size works.
 """
 
@@ -24,13 +25,16 @@ class LowLightEnhancer:
         entry = model.entry
         self.model = model
         images = [s for s in entry.inputs if len(s.shape) == 4]
-        ratios = [s for s in entry.inputs if len(s.shape) == 2]
+        # the brightness ratio: the 2-D ([1, 1]) input, else any other non-image input
+        others = [s for s in entry.inputs if len(s.shape) != 4]
+        ratios = [s for s in others if len(s.shape) == 2] or others
         if not images or not entry.outputs:
             raise ModelError(
                 f"model {model.info.name} ({model.path}) has no 4-D image input or no output in its manifest entry"
             )
         self.image_input = images[0].name
         self.ratio_input = ratios[0].name if ratios else None
+        self.ratio_shape = tuple(d if isinstance(d, int) else 1 for d in ratios[0].shape) if ratios else ()
         self.output = entry.outputs[0].name
         self.pad_multiple = entry.pad_multiple
 
@@ -39,7 +43,7 @@ class LowLightEnhancer:
         x, size = tensors.pad_to_multiple(tensors.bgr_to_nchw(bgr), self.pad_multiple)
         feeds = {self.image_input: x}
         if self.ratio_input is not None:
-            feeds[self.ratio_input] = np.array([[ratio]], dtype=np.float32)
+            feeds[self.ratio_input] = np.full(self.ratio_shape, ratio, dtype=np.float32)
         y = self.model.runner.run(feeds)[self.output]
         if y.shape[-2:] != x.shape[-2:]:
             raise ModelError(

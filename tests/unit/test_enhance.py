@@ -153,6 +153,16 @@ def test_lbp_detector_finds_nothing_in_flat_gray():
     assert FaceDetector(FacesConfig()).detect(np.full((10, 10, 3), 128, np.uint8)) == []
 
 
+def test_detect_in_regions_searches_only_there(astronaut):
+    det = FaceDetector(FacesConfig())
+    # a motion box on the head (normalized): the face is found, in full-frame coordinates
+    near = det.detect(astronaut, regions=[(0.36, 0.16, 0.12, 0.12), (0.37, 0.17, 0.1, 0.1)])
+    assert near and _iou(near[0], ASTRONAUT_FACE) > 0.6
+    # a motion box in the bottom-left corner: the face is not searched for
+    far = det.detect(astronaut, regions=[(0.0, 0.85, 0.1, 0.1)])
+    assert all(_iou(b, ASTRONAUT_FACE) == 0 for b in far)
+
+
 def test_yunet_model_file_errors_name_the_file(tmp_path):
     with pytest.raises(ModelError, match=r"yunet\.onnx is missing"):
         FaceDetector(FacesConfig(detector="yunet", yunet_model=tmp_path / "yunet.onnx"))
@@ -219,6 +229,14 @@ def test_cli_faces_writes_super_resolved_crops(models_dir, tmp_path, astronaut, 
     assert crops and not list((tmp_path / "f").glob("wall*"))
     first = cv2.imread(str(crops[0]))
     assert first.shape[0] >= 83 * SR_SCALE and first.shape[0] % SR_SCALE == 0
+
+
+def test_cli_rejects_bad_ratio(models_dir, tmp_path, capsys):
+    a = _write(tmp_path / "a.png", np.zeros((8, 8, 3), np.uint8))
+    rc = cli_main(["enhance", "--low-light", str(a), "--out", str(tmp_path / "o"), "--models", str(models_dir),
+                   "--ratio", "-3"])
+    assert rc == 2 and "--ratio -3" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
 
 
 def test_cli_model_error_exits_2(tmp_path, capsys):
