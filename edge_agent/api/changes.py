@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from edge_agent.api.deps import ApiState
+from edge_agent.api.deps import AgentPort, ApiState
 from edge_agent.api.masking import keys_holding_mask, masked_data, restore_secrets, revealed_data
 from edge_agent.config.loader import ConfigError
 from edge_agent.config.schema import AgentConfig
@@ -100,7 +100,7 @@ def changed_keys(old: Any, new: Any, path: tuple = ()) -> list[str]:
     return [] if old == new else [dotted(path)]
 
 
-def apply_change(state: ApiState, incoming: dict[str, Any]) -> ChangeOutcome:
+def apply_change(state: ApiState, agent: AgentPort, incoming: dict[str, Any]) -> ChangeOutcome:
     """Validate a whole config document (secrets may be masked), save it, apply it live."""
     check_depth(incoming)
     store = state.store
@@ -132,7 +132,7 @@ def apply_change(state: ApiState, incoming: dict[str, Any]) -> ChangeOutcome:
         except ConfigError as exc:
             raise ChangeRefused([{"loc": [], "key": "(top level)", "msg": p} for p in exc.problems]) from None
         try:
-            restart = list(state.agent.apply_config(saved))
+            restart = list(agent.apply_config(saved))
         except Exception:
             log.exception(
                 "the agent could not apply the new config live; it is saved and used after a restart"

@@ -54,7 +54,7 @@ def read_camera(name: str, store: StoreDep) -> dict[str, Any]:
 
 @router.patch("/{name}", response_model=CameraChangeResponse, responses={**CHANGE_ERRORS, **_NOT_FOUND})
 def patch_camera(
-    name: str, _: AuthDep, state: StateDep, body: Annotated[dict[str, Any], Body()]
+    name: str, _: AuthDep, state: StateDep, agent: AgentDep, body: Annotated[dict[str, Any], Body()]
 ) -> CameraChangeResponse:
     """JSON merge patch (RFC 7396) of one camera: objects merge, null resets to the default, lists
     (masks, zones) are replaced whole. Error keys are relative to the camera (e.g. motion.sensitivity)."""
@@ -64,7 +64,7 @@ def patch_camera(
         try:
             check_depth(body)
             data["cameras"][i] = merge_patch(data["cameras"][i], body)
-            out = apply_change(state, data)
+            out = apply_change(state, agent, data)
         except ChangeRefused as exc:
             for e in exc.errors:
                 loc = e["loc"]

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Body, HTTPException, status
 from pydantic import BaseModel, Field
 
 from edge_agent.api.changes import ChangeRefused, apply_change
-from edge_agent.api.deps import AuthDep, StateDep, StoreDep
+from edge_agent.api.deps import AgentDep, AuthDep, StateDep, StoreDep
 from edge_agent.api.masking import masked_data
 
 router = APIRouter(prefix="/api/config", tags=["config"])
@@ -38,10 +38,12 @@ def read_config(store: StoreDep) -> dict[str, Any]:
 
 
 @router.put("", response_model=ChangeResponse, responses=CHANGE_ERRORS)
-def replace_config(_: AuthDep, state: StateDep, body: Annotated[dict[str, Any], Body()]) -> ChangeResponse:
+def replace_config(
+    _: AuthDep, state: StateDep, agent: AgentDep, body: Annotated[dict[str, Any], Body()]
+) -> ChangeResponse:
     """Replace the whole config. Send masked secrets back unchanged to keep them."""
     try:
-        out = apply_change(state, body)
+        out = apply_change(state, agent, body)
     except ChangeRefused as exc:
         raise refused(exc) from None
     return ChangeResponse(
