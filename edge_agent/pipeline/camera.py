@@ -13,7 +13,7 @@ import collections
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -27,7 +27,7 @@ from edge_agent.publish.event_json import encode_jpeg
 log = logging.getLogger(__name__)
 
 
-class LatestSnapshots:
+class LatestSnapshots(Mapping):
     """camera -> {"original": jpeg | None, "enhanced": jpeg | None}, for the API.
 
     Keeps references to the latest arrays and encodes a JPEG only when asked (and only once per
@@ -63,23 +63,11 @@ class LatestSnapshots:
             arrays = dict(self._arrays[camera])
         return {kind: self._encode(camera, kind, img) for kind, img in arrays.items()}
 
-    def get(self, camera: str, default: Any = None) -> dict[str, bytes | None] | Any:
-        try:
-            return self[camera]
-        except KeyError:
-            return default
-
-    def __contains__(self, camera: object) -> bool:
-        return camera in self._arrays
-
     def __iter__(self):
         return iter(list(self._arrays))
 
     def __len__(self) -> int:
         return len(self._arrays)
-
-    def keys(self) -> list[str]:
-        return list(self._arrays)
 
 
 class CameraLoop:

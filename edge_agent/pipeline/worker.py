@@ -138,7 +138,8 @@ class Stages:
     """The processing parts, built by the composition root (None = stage not available).
 
     low_light: has .enhance(bgr, ratio) -> bgr
-    face_detector: FacesConfig -> detector with .detect(bgr) -> [(x, y, w, h, score)]
+    face_detector: FacesConfig -> detector with .detect(bgr, regions) -> [(x, y, w, h, score)]
+        (regions: normalized motion boxes to search, or None for the whole frame)
     crop: (bgr, box, margin) -> (crop, box)
     face_sr: has .upscale(bgr) -> bgr
     models: stage name ("low_light", "face_sr") -> ModelInfo of the model behind it
@@ -313,9 +314,10 @@ class Worker:
             boxes: list = []
             try:
                 detector = self._detector(job.camera, fc)
-                boxes = list(detector.detect(base))
+                regions = list(job.motion.boxes) or None  # search only where things moved
+                boxes = list(detector.detect(base, regions))
                 if not boxes and enhanced is not None:
-                    boxes = list(detector.detect(original))  # same geometry; crops still from `base`
+                    boxes = list(detector.detect(original, regions))  # same geometry; crops from `base`
                 event.stages.append("face_detect")
             except Exception as exc:
                 log.exception("face detection failed on camera %s", job.camera)

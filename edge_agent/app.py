@@ -1,0 +1,377 @@
+"""Composition root: builds every part from a validated AgentConfig and runs them.
+
+Agent(config) loads the models once, builds the publisher, and on start() one capture thread and
+one gate loop per enabled camera plus pipeline.workers worker threads around one bounded job
+queue. Parts can be passed in instead (publisher=, stages=), which is how tests and embedders
+swap them. run_agent(path) is `edge-agent run --config FILE`.
+
+Relative paths in the config (models.dir, publish.local.dir, a camera's source.file) are taken
+relative to the working directory of the process.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edge_agent.config.loader import ConfigError, load_config
+from edge_agent.config.schema import AgentConfig, CameraConfig
+from edge_agent.inference.base import ModelError
+from edge_agent.pipeline.camera import CameraLoop, LatestSnapshots
+from edge_agent.pipeline.stats import CameraStats
+from edge_agent.pipeline.worker import JobQueue, Stages, Worker
+
+log = logging.getLogger(__name__)
+
+# config sections a running agent applies live (per camera); every other change needs a restart
+LIVE_CAMERA_SECTIONS = ("motion", "low_light", "faces", "snapshots")
+LIVE_TOP_SECTIONS = ("cameras", "logging")
+DRAIN_TIMEOUT_S = 30.0
+
+
+class StartupError(Exception):
+    """The agent cannot start with this config (a part it names is unavailable)."""
+
+
+# --------------------------------------------------------------------------- builders
+
+
+def build_stages(cfg: AgentConfig) -> Stages:
+    """Load both models once (sha256-verified) and wire the enhancement stages."""
+    from edge_agent.enhance.face_sr import FaceSuperResolver
+    from edge_agent.enhance.faces import FaceDetector, crop_with_margin
+    from edge_agent.enhance.low_light import LowLightEnhancer
+    from edge_agent.inference.loader import load_model
+
+    m, inf = cfg.models, cfg.inference
+    low = load_model(m.dir, m.low_light, inf.backend, m.precision, inf.threads)
+    sr = load_model(m.dir, m.face_sr, inf.backend, m.precision, inf.threads)
+    # a face detector that cannot be built (e.g. a missing YuNet file) refuses the start
+    for cam in cfg.cameras:
+        if cam.enabled and cam.faces.enabled:
+            FaceDetector(cam.faces)
+    return Stages(
+        low_light=LowLightEnhancer(low),
+        face_detector=FaceDetector,
+        crop=crop_with_margin,
+        face_sr=FaceSuperResolver(sr),
+        models={"low_light": low.info, "face_sr": sr.info},
+    )
+
+
+def build_publisher(cfg: AgentConfig) -> Any:
+    def quality(camera: str) -> int:
+        try:
+            return cfg.camera(camera).snapshots.jpeg_quality
+        except KeyError:
+            return 90
+
+    if cfg.publish.sink == "local":
+        from edge_agent.publish.local import LocalDirectoryPublisher
+
+        return LocalDirectoryPublisher(cfg.publish.local.dir, jpeg_quality=quality)
+    try:
+        from edge_agent.publish.mqtt import MqttPublisher
+    except ImportError as exc:
+        raise StartupError(
+            f"publish.sink is 'mqtt' but the MQTT publisher is not available ({exc}); "
+            "use publish.sink: local"
+        ) from exc
+    return MqttPublisher(cfg.publish.mqtt, cfg.site, [c.name for c in cfg.cameras])
+
+
+def _diff_keys(old: Any, new: Any, prefix: str) -> list[str]:
+    """Dotted keys whose values differ between two plain (JSON-mode) structures."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        out: list[str] = []
+        for k in list(old) + [k for k in new if k not in old]:
+            out += _diff_keys(old.get(k), new.get(k), f"{prefix}.{k}" if prefix else str(k))
+        return out
+    return [] if old == new else [prefix]
+
+
+def restart_keys(old: AgentConfig, new: AgentConfig) -> list[str]:
+    """The dotted keys changed from old to new that a running agent cannot apply live."""
+    a, b = old.model_dump(mode="json"), new.model_dump(mode="json")
+    keys: list[str] = []
+    for section in sorted(set(a) | set(b)):
+        if section not in LIVE_TOP_SECTIONS:
+            keys += _diff_keys(a.get(section), b.get(section), section)
+    if [c["name"] for c in a["cameras"]] != [c["name"] for c in b["cameras"]]:
+        return keys + ["cameras"]
+    for i, (ca, cb) in enumerate(zip(a["cameras"], b["cameras"], strict=True)):
+        for k in sorted(set(ca) | set(cb)):
+            if k not in LIVE_CAMERA_SECTIONS:
+                keys += _diff_keys(ca.get(k), cb.get(k), f"cameras.{i}.{k}")
+    return keys
+
+
+# --------------------------------------------------------------------------- the agent
+
+
+class _CameraParts:
+    def __init__(self, stats: CameraStats, slot: Any, capture: Any, gate: Any, loop: CameraLoop):
+        self.stats, self.slot, self.capture, self.gate, self.loop = stats, slot, capture, gate, loop
+
+
+class Agent:
+    """The running agent. Attributes used by the API: config, stats, latest_snapshots,
+    apply_config(new) and enhance_image(bgr)."""
+
+    def __init__(self, config: AgentConfig, *, publisher: Any = None, stages: Stages | None = None):
+        self.config = config
+        self._running_config = config  # what the parts were built from (restart-only keys)
+        self.stages = stages if stages is not None else build_stages(config)
+        self.publisher = publisher if publisher is not None else build_publisher(config)
+        cameras = [c for c in config.cameras if c.enabled]
+        self.stats: dict[str, CameraStats] = {c.name: CameraStats(c.name) for c in config.cameras}
+        self.latest_snapshots = LatestSnapshots([c.name for c in config.cameras], self._jpeg_quality)
+        self.jobs = JobQueue(config.pipeline.queue_size, self.stats)
+        self.worker = Worker(self.jobs, self.stages, self.publisher, self.stats, lambda: self.config, self._on_event)
+        self._stop_capture = threading.Event()
+        self._stop_workers = threading.Event()
+        self._stopped = threading.Event()
+        self._stop_lock = threading.Lock()
+        self._started = False
+        self._cameras: dict[str, _CameraParts] = {}
+        self._worker_threads: list[threading.Thread] = []
+        self._supervisor = threading.Thread(target=self._supervise, name="supervisor", daemon=True)
+        for cam in cameras:
+            self._cameras[cam.name] = self._build_camera(cam)
+
+    def _build_camera(self, cam: CameraConfig) -> _CameraParts:
+        from edge_agent.capture.reader import CaptureThread
+        from edge_agent.capture.slot import LatestFrameSlot
+        from edge_agent.motion.gate import MotionGate
+
+        stats = self.stats[cam.name]
+        slot = LatestFrameSlot(stats)
+        capture = CaptureThread(cam, slot, stats, self._stop_capture)
+        gate = MotionGate(cam.motion)
+        loop = CameraLoop(
+            cam.name,
+            lambda name=cam.name: self._camera_cfg(name),
+            capture,
+            slot,
+            gate,
+            self.jobs,
+            self.publisher,
+            stats,
+            self.latest_snapshots,
+            self._stop_capture,
+        )
+        return _CameraParts(stats, slot, capture, gate, loop)
+
+    # ------------------------------------------------------------------ config access
+    def _camera_cfg(self, name: str) -> CameraConfig:
+        try:
+            return self.config.camera(name)
+        except KeyError:
+            return self._running_config.camera(name)
+
+    def _jpeg_quality(self, camera: str) -> int:
+        try:
+            return self._camera_cfg(camera).snapshots.jpeg_quality
+        except KeyError:
+            return 90
+
+    def _on_event(self, event) -> None:
+        if event.phase != "end":
+            self.latest_snapshots.set(event.camera, "enhanced", event.enhanced)
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> None:
+        if self._started:
+            raise RuntimeError("agent already started")
+        self._started = True
+        self.publisher.start()
+        for i in range(self.config.pipeline.workers):
+            t = threading.Thread(target=self.worker.run, args=(self._stop_workers,), name=f"worker-{i}", daemon=True)
+            t.start()
+            self._worker_threads.append(t)
+        for parts in self._cameras.values():
+            parts.loop.start()
+            parts.capture.start()
+        self._supervisor.start()
+        log.info(
+            "agent started: site %s, %d camera(s), %d worker(s), sink %s",
+            self.config.site,
+            len(self._cameras),
+            len(self._worker_threads),
+            self.config.publish.sink,
+        )
+
+    def finished(self) -> bool:
+        """Every camera is a finished (non-looping) file and every job was processed."""
+        loops = [p.loop for p in self._cameras.values()]
+        return all(lp.finished and not lp.is_alive() for lp in loops) and self.jobs.idle()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until finished() or stop(); True if so, False on timeout."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not (self._stopped.is_set() or self.finished()):
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                return False
+            self._stopped.wait(0.1 if left is None else min(0.1, left))
+        return True
+
+    def stop(self) -> None:
+        """Stop capture, close open events, drain the queue, flush and close the publisher."""
+        with self._stop_lock:
+            if self._stopped.is_set():
+                return
+            self._stop_capture.set()
+            for parts in self._cameras.values():
+                parts.slot.close()
+            for parts in self._cameras.values():
+                parts.capture.join(10.0)
+                parts.loop.join(10.0)  # a loop closes its open event on the way out
+            if self._started and not self.jobs.wait_idle(DRAIN_TIMEOUT_S):
+                log.warning("stopping with jobs still queued after %.0f s", DRAIN_TIMEOUT_S)
+            self._stop_workers.set()
+            self.jobs.close()
+            for t in self._worker_threads:
+                t.join(DRAIN_TIMEOUT_S)
+            if self._started:
+                self._publish_stats()
+                try:
+                    self.publisher.close()
+                except Exception:
+                    log.exception("closing the publisher failed")
+            self._stopped.set()
+            log.info("agent stopped")
+
+    # ------------------------------------------------------------------ periodic work
+    def _publish_stats(self) -> None:
+        for name, st in self.stats.items():
+            try:
+                self.publisher.publish_stats(name, st.snapshot())
+            except Exception:
+                log.exception("publishing stats of camera %s failed", name)
+
+    def _supervise(self) -> None:
+        """Stats every pipeline.stats_interval_s; an alert when a camera goes offline or back."""
+        last_stats = time.monotonic()
+        connected = {name: None for name in self._cameras}
+        while not self._stop_capture.wait(0.5):
+            for name, parts in self._cameras.items():
+                now = bool(parts.stats.state.get("connected"))
+                was = connected[name]
+                if was is not None and now != was:
+                    alert = {"type": "camera_online" if now else "camera_offline", "connected": now}
+                    try:
+                        self.publisher.publish_alert(name, alert)
+                    except Exception:
+                        log.exception("publishing an alert for camera %s failed", name)
+                if now or was is not None:
+                    connected[name] = now
+            if time.monotonic() - last_stats >= self.config.pipeline.stats_interval_s:
+                last_stats = time.monotonic()
+                self._publish_stats()
+
+    # ------------------------------------------------------------------ for the API
+    def apply_config(self, new: AgentConfig) -> list[str]:
+        """Apply what is safe live (motion, low-light, faces, snapshots, log level) and return the
+        dotted keys that only take effect after a restart. Raises ConfigError (nothing applied)
+        if a live part cannot be built from the new config."""
+        problems = []
+        if self.stages.face_detector is not None:
+            for i, cam in enumerate(new.cameras):
+                if cam.enabled and cam.faces.enabled:
+                    try:
+                        self.stages.face_detector(cam.faces)
+                    except (ModelError, OSError, ValueError) as exc:
+                        problems.append(f"cameras.{i}.faces: {exc}")
+        if problems:
+            raise ConfigError("live config", problems)
+        pending = restart_keys(self._running_config, new)
+        self.config = new
+        for name, parts in self._cameras.items():
+            try:
+                cam = new.camera(name)
+            except KeyError:
+                continue
+            parts.gate.reconfigure(cam.motion)
+        logging.getLogger().setLevel(new.logging.level)
+        if pending:
+            log.info("config applied; these keys take effect after a restart: %s", ", ".join(pending))
+        return pending
+
+    def model_info(self) -> list:
+        """ModelInfo of every loaded model (name, version, backend, precision)."""
+        return list(self.stages.models.values())
+
+    def enhance_image(self, bgr: np.ndarray, ratio: float | None = None) -> np.ndarray:
+        """Low-light enhance one image (the web page's 'try enhancement' upload)."""
+        if self.stages.low_light is None:
+            raise StartupError("no low-light model is loaded")
+        if ratio is None:
+            ratio = self.config.cameras[0].low_light.ratio
+        with self.stages.low_light_lock:
+            return self.stages.low_light.enhance(bgr, ratio)
+
+
+# --------------------------------------------------------------------------- command
+
+
+def setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level,
+        format="%(asctime)s %(levelname)s %(threadName)s %(name)s: %(message)s",
+        stream=sys.stderr,
+        force=True,
+    )
+
+
+def run_agent(config_path: str | Path) -> int:
+    """`edge-agent run --config FILE`. Exit codes: 0 clean stop or end of every clip,
+    2 config refused (nothing started), 1 a part could not start (models, publisher)."""
+    try:
+        cfg = load_config(config_path)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    setup_logging(cfg.logging.level)
+    try:
+        agent = Agent(cfg)
+    except (ModelError, StartupError) as exc:
+        print(f"edge-agent: cannot start: {exc}", file=sys.stderr)
+        return 1
+
+    stop = threading.Event()
+
+    def on_signal(signum, _frame) -> None:
+        log.info("received %s; shutting down", signal.Signals(signum).name)
+        stop.set()
+
+    old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        agent.start()
+        while not stop.is_set():
+            if agent.wait(0.2):
+                log.info("every source finished and the queue is drained")
+                break
+    finally:
+        agent.stop()
+        for s, h in old.items():
+            signal.signal(s, h)
+    for name, st in agent.stats.items():
+        snap = st.snapshot()
+        log.info(
+            "camera %s: %d frames, %d motion events, %d events published, %d dropped jobs, %d errors",
+            name,
+            snap["frames"],
+            snap["motion_events"],
+            snap["events_published"],
+            snap["jobs_dropped"],
+            snap["errors"],
+        )
+    return 0
