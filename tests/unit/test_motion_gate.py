@@ -167,3 +167,22 @@ def test_bad_input_is_a_clear_error():
         gate.update(np.zeros((0, 10, 3), np.uint8), 0.0)
     with pytest.raises(ValueError):
         gate.update(None, 0.0)  # type: ignore[arg-type]
+
+
+def test_heavy_night_noise_alone_does_not_fire_at_1080p():
+    cv2.setRNGSeed(11)
+    dark = (scene(7, size=(1080, 1920)) // 5).astype(np.int16)
+    noise = np.empty_like(dark)
+
+    def noisy(box: int | None = None) -> np.ndarray:
+        cv2.randn(noise, 0, 8)  # Gaussian sensor noise, sigma 8 on a dark scene
+        img = cv2.add(dark, noise).clip(0, 255).astype(np.uint8)
+        if box is not None:
+            cv2.rectangle(img, (box, 400), (box + 200, 800), (90, 90, 90), -1)
+        return img
+
+    gate = MotionGate(MotionConfig(min_motion_frames=2))
+    res = run(gate, [noisy() for _ in range(10)])
+    assert not any(r.boxes or r.active for r in res)
+    res = run(gate, [noisy(200 + 80 * i) for i in range(5)], t0=5.0)
+    assert res[-1].active  # a dim person-sized region is still found through the noise
