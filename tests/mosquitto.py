@@ -21,7 +21,9 @@ from pathlib import Path
 
 import pytest
 
-MOSQUITTO = shutil.which("mosquitto") or ("/usr/sbin/mosquitto" if os.path.exists("/usr/sbin/mosquitto") else None)
+MOSQUITTO = shutil.which("mosquitto") or (
+    "/usr/sbin/mosquitto" if os.path.exists("/usr/sbin/mosquitto") else None
+)
 MOSQUITTO_PASSWD = shutil.which("mosquitto_passwd") or (
     "/usr/bin/mosquitto_passwd" if os.path.exists("/usr/bin/mosquitto_passwd") else None
 )
@@ -112,7 +114,9 @@ class Mosquitto:
             pw = self.dir / "passwd"
             pw.touch(mode=0o600)
             for user, password in self.users.items():
-                subprocess.run([MOSQUITTO_PASSWD, "-b", str(pw), user, password], check=True, capture_output=True)
+                subprocess.run(
+                    [MOSQUITTO_PASSWD, "-b", str(pw), user, password], check=True, capture_output=True
+                )
             lines.append(f"password_file {pw}")
         if tls:
             ca = make_ca(self.dir / "pki")
@@ -140,7 +144,9 @@ class Mosquitto:
             except OSError:
                 time.sleep(0.05)
         self.stop()
-        raise RuntimeError(f"mosquitto did not listen on port {self.port} within {timeout} s\n{self.log_tail()}")
+        raise RuntimeError(
+            f"mosquitto did not listen on port {self.port} within {timeout} s\n{self.log_tail()}"
+        )
 
     def stop(self) -> None:
         """SIGTERM (the broker saves its persistent sessions), then wait; SIGKILL if it hangs."""
@@ -176,3 +182,95 @@ class Mosquitto:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+# --------------------------------------------------------------------------- small helpers for MQTT tests
+
+
+def wait_for(predicate, timeout: float = 10.0, interval: float = 0.05, what: str = "condition"):
+    """Poll predicate until it returns something truthy; fail the test with `what` on timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(interval)
+
+
+class Sniffer:
+    """A plain paho subscriber that records (topic, payload, retain) of everything it sees."""
+
+    def __init__(self, port: int, topic: str = "#", **tls_and_login):
+        import paho.mqtt.client as paho
+        from paho.mqtt.enums import CallbackAPIVersion
+
+        self.messages: list[tuple[str, bytes, bool]] = []
+        self._subscribed = False
+        self.client = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"sniffer-{id(self)}")
+        if tls_and_login.get("username"):
+            self.client.username_pw_set(tls_and_login["username"], tls_and_login.get("password"))
+        if tls_and_login.get("ca_file"):
+            self.client.tls_set(ca_certs=str(tls_and_login["ca_file"]))
+        self.client.on_message = lambda _c, _u, m: self.messages.append((m.topic, m.payload, bool(m.retain)))
+        self.client.on_subscribe = lambda *_a: setattr(self, "_subscribed", True)
+        self.client.on_connect = lambda c, *_a: c.subscribe(topic, qos=1)
+        self.client.connect("127.0.0.1", port)
+        self.client.loop_start()
+        wait_for(lambda: self._subscribed, 10, what="sniffer subscription")
+
+    def payloads(self, topic: str) -> list[bytes]:
+        return [p for t, p, _r in list(self.messages) if t == topic]
+
+    def publish(self, topic: str, payload: bytes | str, retain: bool = False) -> None:
+        self.client.publish(topic, payload, qos=1, retain=retain).wait_for_publish(5)
+
+    def close(self) -> None:
+        self.client.loop_stop()
+        self.client.disconnect()
+
+
+def make_event(
+    camera: str = "cam1",
+    phase: str = "new",
+    event_id: str | None = None,
+    n: int = 0,
+    faces: int = 2,
+    enhanced: bool = True,
+    size: tuple[int, int] = (48, 64),
+):
+    """A real EnhancedEvent with small random images (distinct per n)."""
+    import numpy as np
+
+    from edge_agent.pipeline.events import EnhancedEvent, FaceResult, ModelInfo, new_event_id
+
+    rng = np.random.default_rng(n)
+    h, w = size
+    img = rng.integers(0, 60, (h, w, 3), dtype=np.uint8)
+    ts = time.time()
+    return EnhancedEvent(
+        event_id=event_id or new_event_id(camera, ts),
+        camera=camera,
+        site="site1",
+        phase=phase,
+        ts=ts,
+        started_at=ts,
+        frame_seq=n,
+        original=img,
+        enhanced=(img * 3).clip(0, 255).astype(np.uint8) if enhanced else None,
+        faces=[
+            FaceResult(
+                box=(4 * i, 4, 16, 16),
+                score=0.9,
+                crop=img[4:20, 4 * i : 4 * i + 16].copy(),
+                sr=rng.integers(0, 255, (64, 64, 3), dtype=np.uint8),
+            )
+            for i in range(faces)
+        ],
+        stages=["low_light", "face_detect", "face_sr"] if enhanced else [],
+        stage_ms={"low_light": 12.5, "face_sr": 3.25},
+        luma=21.5,
+        motion_boxes=[(0.1, 0.2, 0.3, 0.4)],
+        models=[ModelInfo("lowlight", "1.0.0", "onnxruntime", "int8")],
+    )

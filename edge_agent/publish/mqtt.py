@@ -392,8 +392,9 @@ class MqttPublisher:
         self._connected = False
 
     def _drop_client(self) -> None:
-        client, self._client, self._connected = self._client, None, False
-        if client is not None:
+        client, was_connected = self._client, self._connected
+        self._client, self._connected = None, False
+        if client is not None and was_connected:  # a lost connection is already closed by paho
             try:
                 client.disconnect()
                 client.loop(timeout=0.05)
