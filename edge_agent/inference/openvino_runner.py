@@ -7,6 +7,7 @@ BF16 by default; pass precision_hint="f32" for full-precision results (accuracy 
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 from pathlib import Path
 
@@ -39,7 +40,8 @@ def _spec(port) -> TensorSpec:
 
 
 class OpenVinoRunner:
-    """One compiled OpenVINO model on the CPU device. Thread-safe: one request per call."""
+    """One compiled OpenVINO model on the CPU device. Thread-safe: each call borrows an idle infer
+    request from a small pool (one per concurrent caller)."""
 
     backend = "openvino"
 
@@ -61,6 +63,7 @@ class OpenVinoRunner:
         self._inputs = [_spec(p) for p in self._compiled.inputs]
         self._outputs = [_spec(p) for p in self._compiled.outputs]
         self._ports = list(self._compiled.outputs)
+        self._idle: queue.SimpleQueue = queue.SimpleQueue()
         log.debug("openvino loaded %s (threads=%s, precision=%s)", self.path, threads or "default",
                   precision_hint or "default")
 
@@ -78,10 +81,15 @@ class OpenVinoRunner:
         if unknown:
             raise ModelError(f"model file {self.path} has no input(s) {unknown}; inputs are {sorted(known)}")
         try:
+            request = self._idle.get_nowait()
+        except queue.Empty:
             request = self._compiled.create_infer_request()
+        try:
             result = request.infer(feeds)
-            # copy: the request's output buffers belong to OpenVINO
+            # copy: the request's output buffers are reused by the next call
             return {spec.name: np.array(result[port], copy=True)
                     for spec, port in zip(self._outputs, self._ports, strict=True)}
         except Exception as exc:
             raise ModelError(f"model file {self.path} failed to run in OpenVINO: {exc}") from exc
+        finally:
+            self._idle.put(request)

@@ -171,3 +171,16 @@ def test_default_models_dir(monkeypatch, tmp_path):
     assert default_models_dir() == Path(loader.__file__).resolve().parents[2] / "models"
     monkeypatch.setenv("NIGHTWATCH_MODELS", str(tmp_path))
     assert default_models_dir() == tmp_path
+
+
+@pytest.mark.parametrize("backend", ["onnxruntime", "openvino"])
+def test_runner_is_safe_to_share_between_worker_threads(models_dir, backend):
+    from concurrent.futures import ThreadPoolExecutor
+
+    runner = load_model(models_dir, "lowlight", backend=backend, precision="fp32").runner
+    inputs = [_feeds(h=8 + i, w=9 + 2 * i, ratio=1.0 + i) for i in range(8)]
+    expected = [runner.run(f)["output"] for f in inputs]
+    with ThreadPoolExecutor(4) as pool:
+        got = list(pool.map(lambda f: runner.run(f)["output"], inputs * 3))
+    for i, g in enumerate(got):
+        np.testing.assert_array_equal(g, expected[i % len(inputs)])
