@@ -122,7 +122,7 @@ def generate_night_clip(
     seconds: float = 12.0,
     person: tuple[float, float] | None = (3.0, 8.5),
     light_jump_at: float | None = None,
-    exposure: float = 0.15,
+    exposure: float = 0.2,
     seed: int = 0,
 ) -> ClipInfo:
     """Write the night clip to path (.avi, MJPG). person=(enter_s, leave_s) or None;

@@ -102,6 +102,7 @@ class CameraLoop:
         self._event_started = 0.0
         self._last_job_ts = 0.0
         self._last_frame_ts = 0.0
+        self._last_seq = 0
         self._recent_jobs: collections.deque[float] = collections.deque()
 
     # ------------------------------------------------------------------ thread
@@ -141,6 +142,7 @@ class CameraLoop:
     # ------------------------------------------------------------------ one frame
     def handle(self, frame: Frame) -> MotionResult:
         self._last_frame_ts = frame.ts
+        self._last_seq = frame.seq
         if self.snapshots is not None:
             self.snapshots.set(self.name, "original", frame.image)
         t = time.perf_counter()
@@ -180,7 +182,7 @@ class CameraLoop:
     def _close_event(self, ts: float) -> None:
         if self._event_id is None:
             return
-        self.jobs.put(EndJob(self._event_id, self.name, self._event_started, ts))
+        self.jobs.put(EndJob(self._event_id, self.name, self._event_started, ts, self._last_seq))
         self._event_id = None
         self.stats.set_state(motion=False)
         self._safe(self.publisher.publish_motion, self.name, False)

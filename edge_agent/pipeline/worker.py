@@ -39,6 +39,7 @@ class EndJob:
     camera: str
     started_at: float
     ended_at: float
+    frame_seq: int = 0  # the last frame the camera loop saw
 
 
 # --------------------------------------------------------------------------- queue
@@ -260,6 +261,7 @@ class Worker:
             ts=job.ended_at,
             started_at=started_at,
             ended_at=job.ended_at,
+            frame_seq=job.frame_seq,
         )
         self._publish(event)
         return event
