@@ -131,3 +131,33 @@ def test_stream_that_disappears_and_returns_is_reconnected_within_5s(caplog):
         thread.join(timeout=6.0)
         server.stop()
     assert not thread.is_alive()
+
+
+def test_frozen_stream_is_detected_by_the_read_timeout_and_recovered(monkeypatch):
+    import edge_agent.capture.source as source_mod
+
+    monkeypatch.setattr(source_mod, "READ_TIMEOUT_MS", 800)
+    monkeypatch.setattr(source_mod, "OPEN_TIMEOUT_MS", 800)
+    stats = CameraStats("cam")
+    stop = threading.Event()
+    with MjpegServer(fps=25) as server:
+        thread = CaptureThread(
+            _camera(server.url, reconnect_initial_s=0.1, reconnect_max_s=0.5),
+            LatestFrameSlot(stats),
+            stats,
+            stop,
+        )
+        thread.start()
+        try:
+            assert _wait(lambda: stats.get("frames") >= 3, 5.0)
+            server.pause()  # the camera freezes: the TCP connection stays open, nothing arrives
+            assert _wait(lambda: stats.snapshot()["connected"] is False, 4.0), (
+                "a frozen stream was not noticed"
+            )
+            server.resume()
+            before = stats.get("frames")
+            assert _wait(lambda: stats.get("frames") > before + 3, 5.0)
+            assert stats.get("reconnects") >= 1 and thread.is_alive()
+        finally:
+            stop.set()
+            thread.join(timeout=5.0)
