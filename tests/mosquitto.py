@@ -274,3 +274,20 @@ def make_event(
         motion_boxes=[(0.1, 0.2, 0.3, 0.4)],
         models=[ModelInfo("lowlight", "1.0.0", "onnxruntime", "int8")],
     )
+
+
+def start_receiver(store_dir: Path, port: int, keys: dict[str, bytes] | None = None, **mqtt):
+    """A control-room Receiver (persistent session) running in a thread, connected."""
+    from edge_agent.publish.receiver import Receiver
+    from edge_agent.publish.receiver_config import ReceiverConfig
+    from edge_agent.publish.receiver_store import ReceiverStore
+
+    cfg = ReceiverConfig.model_validate(
+        {
+            "mqtt": {"port": port, "client_id": "recv-test", "reconnect_max_s": 1, **mqtt},
+            "store_dir": str(store_dir),
+        }
+    )
+    rx = Receiver(cfg, ReceiverStore(cfg.store_dir), keys or {}).start()
+    wait_for(rx.connected.is_set, 15, what="receiver connected")
+    return rx
