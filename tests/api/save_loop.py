@@ -1,0 +1,37 @@
+"""Saves configs through ConfigStore in a tight loop until killed (used by test_store.py).
+
+Usage: python save_loop.py CONFIG_PATH   -- prints "ready" once, then saves forever.
+Alternate configs differ in size (1 or 12 cameras) so that a kill can land mid-write.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from edge_agent.config.loader import load_config
+from edge_agent.config.schema import CameraConfig
+from edge_agent.config.store import ConfigStore
+
+
+def main(path: str) -> None:
+    store = ConfigStore(path)
+    base = load_config(path)
+    cam = base.cameras[0]
+    many = base.model_copy(
+        update={
+            "cameras": [
+                CameraConfig.model_validate({**cam.model_dump(mode="json"), "name": f"cam{i}"})
+                for i in range(12)
+            ]
+        }
+    )
+    print("ready", flush=True)
+    i = int(base.site[1:]) + 1 if base.site[1:].isdigit() else 0  # go on counting across kills
+    while True:
+        cfg = many if i % 2 else base
+        store.save(cfg.model_copy(update={"site": f"s{i}"}))
+        i += 1
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
