@@ -109,10 +109,13 @@ class VideoSource:
 
     def _read_live(self) -> np.ndarray | None:
         if self._interval and self._last:
-            # discard frames that arrive faster than fps_limit without converting them
-            while time.monotonic() < self._last + self._interval:
+            # grab at least one new frame; discard those that arrive before the next one is due
+            # (grab() skips the colour conversion, so discarding is cheap)
+            while True:
                 if not self._cap.grab():
                     return None
+                if time.monotonic() >= self._last + self._interval:
+                    break
             ok, image = self._cap.retrieve()
         else:
             ok, image = self._cap.read()

@@ -161,3 +161,23 @@ def test_frozen_stream_is_detected_by_the_read_timeout_and_recovered(monkeypatch
         finally:
             stop.set()
             thread.join(timeout=5.0)
+
+
+def test_fps_limit_thins_a_live_stream_without_falling_behind():
+    stats = CameraStats("cam")
+    stop = threading.Event()
+    seen = []
+    with MjpegServer(fps=50) as server:
+        thread = CaptureThread(
+            _camera(server.url, fps_limit=10.0), LatestFrameSlot(stats), stats, stop, on_frame=[seen.append]
+        )
+        thread.start()
+        assert _wait(lambda: len(seen) >= 2, 5.0)
+        t0, n0 = time.monotonic(), len(seen)
+        time.sleep(1.5)
+        rate = (len(seen) - n0) / (time.monotonic() - t0)
+        stop.set()
+        thread.join(timeout=5.0)
+    assert 6.0 <= rate <= 11.0, rate
+    gaps = [b.ts - a.ts for a, b in zip(seen[1:], seen[2:], strict=False)]
+    assert min(gaps) >= 0.09  # never two frames closer than the limit allows
