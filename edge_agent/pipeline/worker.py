@@ -78,9 +78,13 @@ class JobQueue:
                     if same:
                         i = same[0]
                         old = self._items[i]
-                        if old.phase == "new" and old.event_id == job.event_id:
-                            job.phase = "new"  # keep the event's start (with the newer frame)
-                        self._items[i] = job
+                        if old.event_id == job.event_id:
+                            if old.phase == "new":
+                                job.phase = "new"  # keep the event's start (with the newer frame)
+                            self._items[i] = job  # in place: stays ahead of the event's end
+                        else:  # an older event's frame: drop it, queue the new one after its end
+                            del self._items[i]
+                            self._items.append(job)
                         self._count_drop(job.camera)
                         self._cond.notify_all()
                         return
