@@ -14,7 +14,9 @@ Per frame (all on a small copy, cfg.frame_height rows, ~180 by default):
    share of the unmasked pixels;
 5. a lighting jump (changed_fraction >= cfg.lighting_change_fraction: IR cut switch, lights on)
    re-baselines the background and returns relit=True; it never turns motion ON and does not count
-   toward min_motion_frames;
+   toward min_motion_frames. A gradual global change (auto exposure, lamps warming up) is absorbed
+   by comparing against the background scaled by the ratio of mean brightness (frame / background);
+   a local change barely moves the mean, so real motion still stands out;
 6. otherwise dilate, find contours, keep those with area >= cfg.min_area (fraction of the frame)
    and, when zones exist, those touching a zone;
 7. debounce: ON after cfg.min_motion_frames consecutive motion frames, OFF after cfg.off_delay_s
@@ -35,6 +37,8 @@ from edge_agent.pipeline.events import MotionResult
 
 _DILATE_KERNEL = np.ones((3, 3), np.uint8)
 _DILATE_ITERATIONS = 2
+GAIN_DEADBAND = 0.03  # global brightness changes smaller than 3 % are not compensated
+GAIN_MAX = 2.0  # larger gradual changes end in a re-baseline anyway
 
 
 def effective_threshold(threshold: int, sensitivity: float) -> int:
@@ -164,11 +168,7 @@ class MotionGate:
             self._streak = 0
             return self._debounce(False, ts, [], 0.0)
 
-        diff = cv2.absdiff(blurred, cv2.convertScaleAbs(self._bg))
-        _, changed = cv2.threshold(diff, self._thresh, 255, cv2.THRESH_BINARY)
-        if self._keep is not None:
-            changed = cv2.bitwise_and(changed, self._keep)
-        n_changed = cv2.countNonZero(changed)
+        changed, n_changed = self._changed(blurred, 1.0)
         fraction = n_changed / self._keep_count if self._keep_count else 0.0
 
         if fraction >= cfg.lighting_change_fraction:
@@ -178,11 +178,34 @@ class MotionGate:
             result.relit = True
             return result
 
+        if n_changed and (gain := self._gain(blurred)) != 1.0:
+            # a gradual global change (auto exposure, lamps warming up): compare with the background
+            # re-exposed to the frame's brightness
+            changed, n_changed = self._changed(blurred, gain)
+            fraction = n_changed / self._keep_count if self._keep_count else 0.0
+
         cv2.accumulateWeighted(blurred, self._bg, cfg.background_alpha)
         boxes: list[tuple[float, float, float, float]] = []
         if n_changed:
             boxes = self._boxes(changed, rows, cols)
         return self._debounce(bool(boxes), ts, boxes, fraction)
+
+    def _changed(self, blurred: np.ndarray, gain: float) -> tuple[np.ndarray, int]:
+        """Binary image of the pixels that differ from the (gain-scaled) background, and their count."""
+        diff = cv2.absdiff(blurred, cv2.convertScaleAbs(self._bg, alpha=gain))
+        _, changed = cv2.threshold(diff, self._thresh, 255, cv2.THRESH_BINARY)
+        if self._keep is not None:
+            changed = cv2.bitwise_and(changed, self._keep)
+        return changed, cv2.countNonZero(changed)
+
+    def _gain(self, blurred: np.ndarray) -> float:
+        """Global brightness of the frame relative to the background (1.0 when within GAIN_DEADBAND)."""
+        frame_mean = cv2.mean(blurred, self._keep)[0]
+        bg_mean = cv2.mean(self._bg, self._keep)[0]
+        if bg_mean < 1.0 or frame_mean < 1.0:
+            return 1.0
+        gain = min(GAIN_MAX, max(1.0 / GAIN_MAX, frame_mean / bg_mean))
+        return 1.0 if abs(gain - 1.0) < GAIN_DEADBAND else gain
 
     def _boxes(self, changed: np.ndarray, rows: int, cols: int) -> list[tuple[float, float, float, float]]:
         cfg = self.cfg

@@ -186,3 +186,17 @@ def test_heavy_night_noise_alone_does_not_fire_at_1080p():
     assert not any(r.boxes or r.active for r in res)
     res = run(gate, [noisy(200 + 80 * i) for i in range(5)], t0=5.0)
     assert res[-1].active  # a dim person-sized region is still found through the noise
+
+
+def test_gradual_brightness_ramp_does_not_fire_but_motion_during_it_does():
+    dark = (BASE // 3).astype(np.uint8)
+    ramp = [cv2.convertScaleAbs(dark, alpha=1.0 + 0.15 * i) for i in range(12)]  # x1 -> x2.65 over 12 frames
+    gate = MotionGate(MotionConfig(min_motion_frames=2))
+    res = run(gate, [frame(base=dark) for _ in range(3)] + [frame(base=b) for b in ramp])
+    assert not any(r.active for r in res), [round(r.changed_fraction, 3) for r in res]
+
+    gate = MotionGate(MotionConfig(min_motion_frames=2))
+    res = run(
+        gate, [frame(base=dark) for _ in range(3)] + [frame(60 + 30 * i, base=b) for i, b in enumerate(ramp)]
+    )
+    assert any(r.active for r in res)
