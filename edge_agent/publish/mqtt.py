@@ -397,7 +397,8 @@ class MqttPublisher:
         if client is not None and was_connected:  # a lost connection is already closed by paho
             try:
                 client.disconnect()
-                client.loop(timeout=0.05)
+                if client.socket() is not None:  # paho may have flushed and closed it already
+                    client.loop(timeout=0.05)
             except Exception:  # the socket may already be gone
                 pass
 

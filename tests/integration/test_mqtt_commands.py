@@ -1,0 +1,101 @@
+"""Live-tuning /set commands and Home Assistant discovery against a real Mosquitto."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from mosquitto import Mosquitto, Sniffer, wait_for
+
+from edge_agent.config.schema import MqttConfig
+from edge_agent.publish.mqtt import MqttPublisher
+
+BASE = "nightwatch/site1"
+DISCOVERY = "homeassistant/device/nightwatch_site1_cam1/config"
+
+
+@pytest.fixture
+def setup(tmp_path):
+    with Mosquitto(tmp_path) as broker:
+        sniffer = Sniffer(broker.port, "#")
+        calls = []
+
+        def on_command(camera, key, value):
+            calls.append((camera, key, value))
+            return "ratio above 10 is not allowed on this camera" if key == "low_light_ratio" and value > 10 else None
+
+        pub = MqttPublisher(MqttConfig(port=broker.port, spool_dir=tmp_path / "spool"), "site1", ["cam1", "cam2"], on_command)
+        pub.start()
+        wait_for(lambda: sniffer.payloads(DISCOVERY), 15, what="discovery config")
+        yield pub, sniffer, calls
+        pub.close()
+        sniffer.close()
+
+
+def results(sniffer, camera, key):
+    return [json.loads(p) for p in sniffer.payloads(f"{BASE}/{camera}/set/{key}/result")]
+
+
+def test_valid_commands_are_applied_and_answered(setup):
+    pub, sniffer, calls = setup
+    sniffer.publish(f"{BASE}/cam1/set/enabled", "OFF")
+    sniffer.publish(f"{BASE}/cam2/set/motion_sensitivity", "0.25")
+    sniffer.publish(f"{BASE}/cam1/set/face_sr", "true")
+    wait_for(lambda: len(calls) == 3, 10, what="three commands applied")
+    assert calls == [("cam1", "enabled", False), ("cam2", "motion_sensitivity", 0.25), ("cam1", "face_sr", True)]
+    wait_for(lambda: results(sniffer, "cam1", "face_sr"), 10, what="result")
+    r = results(sniffer, "cam2", "motion_sensitivity")[0]
+    assert r["ok"] is True and r["error"] is None and r["value"] == 0.25
+
+
+def test_invalid_commands_are_refused_with_a_reason(setup):
+    pub, sniffer, calls = setup
+    sniffer.publish(f"{BASE}/cam1/set/motion_sensitivity", "1.5")  # out of range
+    sniffer.publish(f"{BASE}/cam1/set/enabled", "maybe")
+    sniffer.publish(f"{BASE}/cam9/set/enabled", "ON")  # no such camera
+    sniffer.publish(f"{BASE}/cam1/set/low_light_ratio", "12")  # valid, but the agent says no
+    wait_for(lambda: results(sniffer, "cam1", "low_light_ratio"), 10, what="ratio result")
+    assert calls == [("cam1", "low_light_ratio", 12.0)]
+    assert "less than or equal to 1" in results(sniffer, "cam1", "motion_sensitivity")[0]["error"]
+    assert "valid boolean" in results(sniffer, "cam1", "enabled")[0]["error"]
+    assert "unknown camera" in results(sniffer, "cam9", "enabled")[0]["error"]
+    r = results(sniffer, "cam1", "low_light_ratio")[0]
+    assert r["ok"] is False and "above 10" in r["error"]
+
+
+def test_a_stale_retained_command_is_not_applied_on_connect(tmp_path, setup):
+    pub, sniffer, calls = setup
+    sniffer.publish(f"{BASE}/cam1/set/face_sr", "OFF", retain=True)  # someone retained a command
+    wait_for(lambda: calls, 10, what="the live delivery")  # delivered live once: applied once
+    later: list = []
+    cfg = MqttConfig(port=pub.cfg.port, spool_dir=tmp_path / "spool2", client_id="second-agent")
+    pub2 = MqttPublisher(cfg, "site1", ["cam1"], lambda *a: later.append(a))
+    pub2.start()
+    try:
+        wait_for(lambda: pub2.connected, 10, what="second agent connected")
+        sniffer.publish(f"{BASE}/cam1/set/enabled", "ON")  # a live command after the retained one
+        wait_for(lambda: later, 10, what="live command")
+        assert later == [("cam1", "enabled", True)]  # the retained face_sr OFF was not re-applied
+    finally:
+        pub2.close()
+        sniffer.publish(f"{BASE}/cam1/set/face_sr", "", retain=True)  # clear it
+
+
+def test_home_assistant_discovery_is_retained_and_republished_when_ha_comes_online(setup):
+    pub, sniffer, calls = setup
+    configs = sniffer.payloads(DISCOVERY)
+    assert len(configs) == 1 and sniffer.payloads("homeassistant/device/nightwatch_site1_cam2/config")
+    doc = json.loads(configs[0])
+    comps = doc["components"]
+    assert comps["nightwatch_site1_cam1_motion"]["state_topic"] == f"{BASE}/cam1/motion"
+    assert comps["nightwatch_site1_cam1_enabled"]["command_topic"] == f"{BASE}/cam1/set/enabled"
+    assert doc["availability"][0]["topic"] == f"{BASE}/availability"
+    late = Sniffer(pub.cfg.port, DISCOVERY)  # retained: a Home Assistant that subscribes later gets it
+    try:
+        wait_for(lambda: late.messages, 5, what="retained discovery")
+        assert late.messages == [(DISCOVERY, configs[0], True)]
+    finally:
+        late.close()
+    sniffer.publish("homeassistant/status", "online")
+    wait_for(lambda: len(sniffer.payloads(DISCOVERY)) == 2, 10, what="republished discovery")
+    assert json.loads(sniffer.payloads(DISCOVERY)[1]) == doc
