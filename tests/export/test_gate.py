@@ -1,0 +1,96 @@
+"""The quality gate: passes a faithful INT8 model, refuses a damaged one (saying why), and package
+refuses anything the gate did not pass or that changed after verification."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import onnx
+import pytest
+from fixtures.export_models import TinySR, seeded, sr_calibration, sr_samples
+from onnx import numpy_helper
+
+from edge_agent.inference.manifest import load_manifest, verify_artifact
+from export_tools.export.onnx import export_model
+from export_tools.export.pipeline import quantize_step
+from export_tools.export.verify import GateFailed, Report, require_passed, verify
+from export_tools.package import PackageError, package
+
+
+@pytest.fixture(scope="module")
+def good_dir(tmp_path_factory):
+    d = tmp_path_factory.mktemp("good")
+    export_model(seeded(TinySR()), "srgan_generator", d)
+    quantize_step(d, calib_feeds=sr_calibration())
+    return d
+
+
+def damage_int8_weights(path) -> None:
+    """Multiply the scale of every weight DequantizeLinear by 3: the INT8 weights now decode wrong."""
+    model = onnx.load(str(path))
+    inits = {i.name: i for i in model.graph.initializer}
+    weight_q = {i.name for i in model.graph.initializer if i.data_type == onnx.TensorProto.INT8}
+    for node in model.graph.node:
+        if node.op_type == "DequantizeLinear" and node.input[0] in weight_q:
+            scale = inits[node.input[1]]
+            scale.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(scale) * 3.0, scale.name))
+    onnx.save(model, str(path))
+
+
+def test_gate_passes_faithful_int8_and_writes_tables_and_grid(good_dir):
+    report = verify(good_dir, samples=sr_samples(), latency_repeats=2, threads=1)
+    assert report.passed, report.reasons
+    assert set(report.scores) >= {"onnx_fp32", "onnx_int8", "openvino_fp16", "openvino_int8", "bicubic"}
+    assert all(abs(report.drops_db[k]) < 0.3 for k in ("onnx_int8", "openvino_int8"))
+    assert report.latency_ms["onnx_int8"] > 0 and report.latency_input == "64x64 input"
+    png = (good_dir / "grid.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "ORT INT8" in (good_dir / "verify.md").read_text()
+    assert Report.load(good_dir).files == report.files
+    require_passed(good_dir)
+
+
+def test_gate_refuses_damaged_quantization_and_package_refuses(good_dir, tmp_path):
+    bad = tmp_path / "bad"
+    shutil.copytree(good_dir, bad)
+    damage_int8_weights(bad / "model_int8.onnx")
+    report = verify(bad, samples=sr_samples(), latency_repeats=0, grid=False)
+    assert not report.passed
+    assert report.drops_db["onnx_int8"] > 0.3
+    assert any("model_int8.onnx" in r and "more than the allowed 0.3 dB" in r for r in report.reasons)
+    with pytest.raises(GateFailed, match="quality gate failed"):
+        require_passed(bad)
+    models = tmp_path / "models"
+    with pytest.raises(PackageError, match="refusing to ship"):
+        package(bad, models, version="1.0.0")
+    assert not (models / "face_sr").exists() and not (models / "manifest.yaml").exists()
+    # a looser gate, set on purpose, lets the same files through
+    assert verify(bad, samples=sr_samples(), latency_repeats=0, grid=False, max_drop_db=100.0).passed
+
+
+def test_package_writes_card_and_manifest_the_agent_reads(good_dir, tmp_path):
+    verify(good_dir, samples=sr_samples(), latency_repeats=0)
+    models = tmp_path / "models"
+    dest = package(good_dir, models, version="0.0.1", notes="Tiny test model.")
+    manifest = load_manifest(models)
+    entry = manifest.models["face_sr"]
+    assert entry.task == "face_sr" and entry.scale == 4 and entry.version == "0.0.1"
+    assert set(entry.files) == {"onnx_fp32", "onnx_int8", "openvino_fp16", "openvino_int8"}
+    for art in entry.files.values():
+        main, weights = verify_artifact(models, art)
+        assert main.is_file() and (weights is None or weights.suffix == ".bin")
+    card = (dest / "MODEL_CARD.md").read_text()
+    assert "Tiny test model." in card and entry.files["onnx_int8"].sha256 in card
+    assert "drop_db_onnx_int8" in entry.metrics and np.isfinite(entry.metrics["y_psnr_onnx_fp32"])
+    assert [i.name for i in entry.inputs] == ["image"] and entry.outputs[0].shape == [1, 3, "4*H", "4*W"]
+
+
+def test_package_refuses_files_changed_after_verify(good_dir, tmp_path):
+    d = tmp_path / "changed"
+    shutil.copytree(good_dir, d)
+    verify(d, samples=sr_samples(), latency_repeats=0, grid=False)
+    with open(d / "model_int8.onnx", "ab") as f:
+        f.write(b"\0")
+    with pytest.raises(PackageError, match="changed or vanished since it was verified"):
+        package(d, tmp_path / "models", version="1.0.0")
