@@ -1,0 +1,127 @@
+"""`edge-agent run` with publish.sink: mqtt on a generated night clip, a real Mosquitto and the
+control-room receiver: signed events with every image arrive; SIGKILL -> the last will says
+'offline'; the end of the clip (a clean exit) -> 'stopped'."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from mosquitto import Mosquitto, Sniffer, start_receiver, wait_for
+
+from edge_agent.demo import generate_night_clip
+
+pytestmark = pytest.mark.slow
+KEY = "agent-run-site-key-0123456789"
+AVAILABILITY = "nightwatch/lab/availability"
+
+
+@pytest.fixture(scope="module")
+def models_dir(repo_root, tmp_path_factory) -> Path:
+    shipped = repo_root / "models"
+    if (shipped / "manifest.yaml").is_file():
+        return shipped
+    from fixtures.tiny_models import build_tiny_models
+
+    return build_tiny_models(tmp_path_factory.mktemp("tiny"))
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory):
+    """Dark room, a person walking through from 1 s to 4 s, 6 s long."""
+    return generate_night_clip(tmp_path_factory.mktemp("clip") / "person.avi", 640, 360, 10.0, 6.0, person=(1.0, 4.0))
+
+
+@pytest.fixture
+def rig(tmp_path, monkeypatch):
+    monkeypatch.setenv("NW_SITE_KEY", KEY)
+    with Mosquitto(tmp_path) as broker:
+        rx = start_receiver(tmp_path / "received", broker.port, keys={"lab": KEY.encode()})
+        sniffer = Sniffer(broker.port, AVAILABILITY)
+        yield broker, rx, sniffer
+        sniffer.close()
+        rx.stop()
+
+
+def write_config(tmp_path: Path, models_dir: Path, clip_path: Path, port: int, loop: bool) -> Path:
+    data = {
+        "site": "lab",
+        "cameras": [
+            {
+                "name": "cam1",
+                "source": {"file": str(clip_path), "loop": loop, "fps_limit": 10},
+                "motion": {"threshold": 12, "off_delay_s": 1.0},
+                "snapshots": {"interval_s": 0.5},
+            }
+        ],
+        "models": {"dir": str(models_dir)},
+        "pipeline": {"stats_interval_s": 1},
+        "publish": {
+            "sink": "mqtt",
+            "mqtt": {
+                "port": port,
+                "hmac_key_env": "NW_SITE_KEY",
+                "spool_dir": str(tmp_path / "spool"),
+                "keepalive_s": 5,
+            },
+        },
+        "api": {"enabled": False},
+        "state_dir": str(tmp_path / "state"),
+    }
+    path = tmp_path / "agent.yaml"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    return path
+
+
+def agent(config: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "edge_agent", "run", "--config", str(config)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_clip_events_arrive_signed_with_every_image_and_clean_exit_says_stopped(tmp_path, models_dir, clip, rig):
+    broker, rx, sniffer = rig
+    proc = agent(write_config(tmp_path, models_dir, clip.path, broker.port, loop=False))
+    try:
+        _out, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err[-3000:]
+    assert KEY not in err
+    wait_for(lambda: sniffer.payloads(AVAILABILITY)[-1:] == [b"stopped"], 10, what="'stopped'")
+    assert b"online" in sniffer.payloads(AVAILABILITY)
+    store = rx.store
+    wait_for(lambda: store.query("SELECT id FROM events WHERE phase='end'"), 20, what="an event end")
+    wait_for(lambda: not store.query("SELECT id FROM images WHERE status='pending'"), 20, what="all images")
+    events = store.query("SELECT * FROM events ORDER BY id")
+    assert events[0]["phase"] == "new" and events[0]["camera"] == "cam1"
+    assert all(e["signature"] == "valid" and e["flag"] is None for e in events), events
+    doc = store.event_doc(events[0])
+    assert doc["enhanced"] is True and "low_light" in doc["stages"]
+    assert {m["name"] for m in doc["models"]} >= {"lowlight"}
+    images = store.query("SELECT * FROM images WHERE event_id=? AND seq=0", (doc["event_id"],))
+    assert {i["name"] for i in images} == set(doc["images"]) >= {"original.jpg", "enhanced.jpg"}
+    assert all(i["status"] == "ok" and i["flag"] is None for i in store.query("SELECT * FROM images"))
+    assert not list((tmp_path / "spool").glob("*.rec"))
+
+
+def test_sigkill_of_the_agent_leaves_offline(tmp_path, models_dir, clip, rig):
+    broker, rx, sniffer = rig
+    proc = agent(write_config(tmp_path, models_dir, clip.path, broker.port, loop=True))
+    try:
+        wait_for(lambda: sniffer.payloads(AVAILABILITY)[-1:] == [b"online"], 60, what="'online'")
+        wait_for(lambda: rx.store.query("SELECT id FROM events"), 60, what="a first event")
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+        wait_for(lambda: sniffer.payloads(AVAILABILITY)[-1:] == [b"offline"], 20, what="the last will")
+    finally:
+        proc.kill()
+        proc.communicate()
+    assert b"stopped" not in sniffer.payloads(AVAILABILITY)
