@@ -159,6 +159,9 @@ class HealthConfig(StrictModel):
     ir_color_saturation: float = Field(
         default=8.0, ge=0.0, le=255.0, description="colour saturation above which the image is in colour"
     )
+    ir_luma_jump: float = Field(
+        default=10.0, ge=0.0, le=255.0, description="luma rise (gray levels) that comes with a switch to IR"
+    )
     max_drop_fraction: float = Field(
         default=0.5, gt=0.0, le=1.0, description="capture falling behind: dropped share of frames read"
     )

@@ -1,0 +1,1 @@
+"""Camera health and agent alerts: conditions, debounced alerts with start/end, alert JSON."""
