@@ -99,3 +99,20 @@ def test_home_assistant_discovery_is_retained_and_republished_when_ha_comes_onli
     sniffer.publish("homeassistant/status", "online")
     wait_for(lambda: len(sniffer.payloads(DISCOVERY)) == 2, 10, what="republished discovery")
     assert json.loads(sniffer.payloads(DISCOVERY)[1]) == doc
+
+
+def test_stats_and_motion_are_retained_state(setup):
+    pub, sniffer, calls = setup
+    pub.publish_motion("cam1", True)
+    pub.publish_stats("cam1", {"frames": 10, "events_published": 2})
+    pub.publish_stats("cam1", {"frames": 25, "events_published": 3})
+    wait_for(lambda: sniffer.payloads(f"{BASE}/cam1/stats"), 10, what="stats")
+    late = Sniffer(pub.cfg.port, f"{BASE}/cam1/#")
+    try:
+        wait_for(lambda: len(late.messages) >= 2, 5, what="retained state")
+        got = {t: p for t, p, r in late.messages if r}
+        assert got[f"{BASE}/cam1/motion"] == b"ON"
+        stats = json.loads(got[f"{BASE}/cam1/stats"])
+        assert stats["frames"] == 25 and stats["mqtt"]["connected"] is True and stats["mqtt"]["spool_dropped"] == 0
+    finally:
+        late.close()
