@@ -244,13 +244,16 @@ class AlertBook:
         details: dict[str, Any] | Callable[[], dict[str, Any]] | None = None,
         snapshot: np.ndarray | Callable[[], np.ndarray | None] | None = None,
         message: str | None = None,
+        key: str | None = None,
     ) -> Phase | None:
         """Feed one sample of condition `kind`. details/snapshot may be callables (only called on a
-        start, so the hot path builds nothing). Returns the transition, if any."""
+        start, so the hot path builds nothing). `key` tells apart several alerts of one kind (e.g.
+        one per model); it defaults to the kind. Returns the transition, if any."""
+        key = key or kind
         with self._lock:
-            deb = self._debouncers.get(kind)
+            deb = self._debouncers.get(key)
             if deb is None:
-                deb = self._debouncers[kind] = Debouncer(hold_s, clear_s)
+                deb = self._debouncers[key] = Debouncer(hold_s, clear_s)
             deb.hold_s, deb.clear_s = hold_s, clear_s
             phase = deb.update(raw, ts)
             if phase == "start":
@@ -267,10 +270,10 @@ class AlertBook:
                     if (info is None or info.snapshot)
                     else None,
                 )
-                self.open[kind] = alert
+                self.open[key] = alert
                 self._transition("start", alert, ts)
             elif phase == "end":
-                alert = self.open.pop(kind, None)
+                alert = self.open.pop(key, None)
                 if alert is not None:
                     alert.ended_at = deb.clear_since if deb.clear_since is not None else ts
                     if details is not None:

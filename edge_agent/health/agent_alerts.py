@@ -1,0 +1,109 @@
+"""Site-level alerts about the agent itself (camera-level ones live in HealthMonitor).
+
+- model_failed (one per stage, key model_failed:<stage>): a model could not be loaded, or a stage
+  failed while processing an event; the worker then publishes the original image and the event
+  lists the error. It ends when the stage runs again successfully.
+- spool_nearly_full: the MQTT offline spool holds >= spool_warn_fraction of its size limit.
+- spool_dropping: the spool had to drop its oldest records to make room (evidence was lost).
+
+The agent feeds it: observe_event(event) for every published event, model_unavailable() when a
+model cannot be loaded, check_publisher(publisher, ts) from its periodic supervisor.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from edge_agent.health.alerts import AlertBook, Emit
+
+MODEL_STAGES = ("low_light", "face_sr")
+SPOOL_WARN_FRACTION = 0.8
+HOLD_S = 5.0  # spool conditions hold this long to start
+CLEAR_S = 60.0  # and are clear this long to end (drops are rare and bursty)
+
+
+class AgentAlerts:
+    def __init__(
+        self,
+        emit: Emit | None,
+        site: str | None = None,
+        spool_warn_fraction: float = SPOOL_WARN_FRACTION,
+        hold_s: float = HOLD_S,
+        clear_s: float = CLEAR_S,
+    ):
+        if not 0.0 < spool_warn_fraction <= 1.0:
+            raise ValueError("spool_warn_fraction must be in (0, 1]")
+        self.book = AlertBook(None, emit, site=site)
+        self.spool_warn_fraction = spool_warn_fraction
+        self.hold_s = hold_s
+        self.clear_s = clear_s
+        self._dropped: int | None = None
+
+    def active(self) -> list[dict[str, Any]]:
+        return self.book.summaries()
+
+    # ------------------------------------------------------------------ models
+    def _model(self, stage: str, failed: bool | None, ts: float, error: str | None = None) -> None:
+        self.book.update(
+            "model_failed",
+            failed,
+            ts,
+            0.0,
+            0.0,
+            key=f"model_failed:{stage}",
+            details=lambda: {"stage": stage, "error": error, "fallback": "original images published"},
+            message=f"{stage} model failed: publishing original images only",
+        )
+
+    def model_unavailable(self, stage: str, error: str, ts: float | None = None) -> None:
+        """A model could not be loaded: the stage is off until the agent restarts with a good one."""
+        self._model(stage, True, time.time() if ts is None else ts, error)
+
+    def observe_event(self, event: Any) -> None:
+        """An event went out: a stage listed in event.errors failed, one in event.stages worked."""
+        ts = getattr(event, "ts", None) or time.time()
+        errors = list(getattr(event, "errors", []) or [])
+        stages = set(getattr(event, "stages", []) or [])
+        for stage in MODEL_STAGES:
+            error = next((e for e in errors if e.startswith(f"{stage}:")), None)
+            if error is not None:
+                self._model(stage, True, ts, error)
+            elif stage in stages:
+                self._model(stage, False, ts)
+
+    # ------------------------------------------------------------------ spool
+    def check_spool(self, total_bytes: int, max_bytes: int, dropped: int, ts: float) -> None:
+        if max_bytes <= 0:
+            raise ValueError("max_bytes must be positive")
+        fill = total_bytes / max_bytes
+        self.book.update(
+            "spool_nearly_full",
+            fill >= self.spool_warn_fraction,
+            ts,
+            self.hold_s,
+            self.clear_s,
+            details=lambda: {"fill": round(fill, 3), "bytes": int(total_bytes), "max_bytes": int(max_bytes)},
+        )
+        grew = self._dropped is not None and dropped > self._dropped
+        self._dropped = dropped
+        self.book.update(
+            "spool_dropping",
+            grew,
+            ts,
+            0.0,
+            self.clear_s,
+            details=lambda: {"dropped_total": int(dropped)},
+        )
+
+    def check_publisher(self, publisher: Any, ts: float | None = None) -> None:
+        """Read the spool state of a publisher that has one (MQTT); others are skipped."""
+        spool = getattr(publisher, "spool", None)
+        if spool is None or not hasattr(spool, "max_bytes"):
+            return
+        self.check_spool(
+            int(spool.total_bytes),
+            int(spool.max_bytes),
+            int(spool.dropped),
+            time.time() if ts is None else ts,
+        )
