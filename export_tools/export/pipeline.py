@@ -17,7 +17,12 @@ def export_step(checkpoint: Path, work_dir: Path, n_parity: int = 2) -> ExportIn
     from export_tools.export.tasks import task_for_arch
     from export_tools.training.common import load_checkpoint
 
-    ckpt = load_checkpoint(Path(checkpoint))
+    try:
+        ckpt = load_checkpoint(Path(checkpoint))
+    except (FileNotFoundError, ValueError):
+        raise
+    except Exception as exc:  # unpickling errors of a file that is not a torch checkpoint
+        raise ValueError(f"{checkpoint} is not a readable PyTorch checkpoint: {exc}") from exc
     task = task_for_arch(ckpt["arch"])
     pad = _pad_multiple(ckpt)
     scale = int(ckpt.get("arch_kwargs", {}).get("scale", 4 if task.task == "face_sr" else 1))
