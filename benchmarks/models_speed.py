@@ -1,0 +1,155 @@
+"""Shipped compact models vs the published-size networks, side by side in one run on this machine.
+
+Published-size KinD (width 1.0) and the SRGAN-paper generator (16 residual blocks x 64 channels,
+BatchNorm, PReLU, 9x9 head/tail, two x2 pixel-shuffle stages) run in PyTorch FP32 with random
+weights (speed does not depend on the weights). The shipped models come from models/manifest.yaml
+and run in ONNX Runtime and OpenVINO (FP32 and INT8). Every row is end to end, as the agent does it:
+BGR uint8 frame -> NCHW float -> pad -> infer -> crop -> BGR uint8. Median of --repeats runs after
+one warm-up, all on --threads CPU threads. Writes benchmarks/reports/models.md.
+
+    python benchmarks/models_speed.py [--threads 2] [--repeats 5] [--models models] [--out PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import platform
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from edge_agent.enhance.tensors import bgr_to_nchw, crop_to, nchw_to_bgr, pad_to_multiple  # noqa: E402
+from edge_agent.inference.manifest import load_manifest  # noqa: E402
+from export_tools.export.backends import ort_runner, ov_runner  # noqa: E402
+from export_tools.export.verify import end_to_end, latency_frame, median_ms  # noqa: E402
+
+PAPER_SRGAN = {"scale": 4, "n_blocks": 16, "channels": 64, "batch_norm": True, "act": "prelu",
+               "upsampler": "progressive", "head_kernel": 9, "global_skip": "none"}
+TARGETS = {"lowlight": (100.0, 50.0), "face_sr": (10.0, 15.0)}  # (max ms, min speed-up)
+CASES = {"lowlight": ("low_light", "1280x720 low-light frame"), "face_sr": ("face_sr", "64x64 face, x4")}
+
+
+def torch_end_to_end(model, frame, pad_multiple: int, scale: int, ratio: float | None):
+    import torch
+
+    def run():
+        image, size = pad_to_multiple(bgr_to_nchw(frame), pad_multiple)
+        args = [torch.from_numpy(image)]
+        if ratio is not None:
+            args.append(torch.full((1, 1), ratio))
+        with torch.no_grad():
+            out = model(*args).numpy()
+        return nchw_to_bgr(crop_to(out, size, scale))
+
+    return run
+
+
+def published_model(name: str):
+    import torch
+
+    from export_tools.archs.registry import build
+
+    torch.manual_seed(0)
+    if name == "lowlight":
+        from export_tools.archs.kind import PUBLISHED_KWARGS
+
+        model, label = build("kind_enhancer", **PUBLISHED_KWARGS), f"KinD published size {PUBLISHED_KWARGS}"
+    else:
+        model, label = build("srgan_generator", **PAPER_SRGAN), "SRGAN-paper generator (16 x 64, BN, PReLU)"
+    return model.eval(), label
+
+
+def n_params(model) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def bench_case(name: str, models_dir: Path, threads: int, repeats: int) -> tuple[list[str], dict]:
+    import torch
+
+    task, what = CASES[name]
+    entry = load_manifest(models_dir).models.get(name)
+    if entry is None:
+        raise SystemExit(f"{models_dir}/manifest.yaml has no model {name!r}; ship it first (edge-export package)")
+    frame = latency_frame(task, entry.scale)
+    ratio = 5.0 if task == "low_light" else None
+    torch.set_num_threads(threads)
+    big, label = published_model(name)
+    pad = int(getattr(big, "pad_multiple", 1))
+    rows = [(f"PyTorch FP32, {label}, {n_params(big) / 1e6:.2f} M params",
+             median_ms(torch_end_to_end(big, frame, pad, entry.scale, ratio), max(3, repeats // 2)))]
+    del big
+    runners = {
+        "ONNX Runtime FP32": ("onnx_fp32", lambda p: ort_runner(p, threads)),
+        "ONNX Runtime INT8": ("onnx_int8", lambda p: ort_runner(p, threads)),
+        "OpenVINO INT8 (f32 hint, as verified)": ("openvino_int8", lambda p: ov_runner(p, threads, "f32")),
+        "OpenVINO INT8 (runtime default hint)": ("openvino_int8", lambda p: ov_runner(p, threads, None)),
+    }
+    for label_rt, (kind, make) in runners.items():
+        art = entry.files.get(kind)
+        if art is None:
+            continue
+        run = make(models_dir / art.path)
+        ms = median_ms(lambda run=run: end_to_end(run, frame, entry.pad_multiple, entry.scale, ratio), repeats)
+        rows.append((f"{label_rt}, shipped {name} {entry.version}", ms))
+    base = rows[0][1]
+    max_ms, min_ratio = TARGETS[name]
+    best = min(ms for _, ms in rows[1:])
+    lines = [f"### {what}", "", "| model / runtime | median ms | speed-up vs published PyTorch |", "|---|---|---|"]
+    lines += [f"| {label} | {ms:.1f} | {base / ms:.1f}x |" for label, ms in rows]
+    verdict = {"best_ms": best, "speedup": base / best, "max_ms": max_ms, "min_speedup": min_ratio,
+               "met": best <= max_ms and base / best >= min_ratio}
+    lines += ["", f"Best shipped: {best:.1f} ms (target <= {max_ms:.0f} ms), {base / best:.1f}x "
+              f"(target >= {min_ratio:.0f}x): **{'met' if verdict['met'] else 'MISSED'}**", ""]
+    return lines, verdict
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--repeats", type=int, default=7)
+    ap.add_argument("--models", type=Path, default=ROOT / "models")
+    ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "reports" / "models.md")
+    ap.add_argument("--only", choices=list(CASES), default=None)
+    args = ap.parse_args(argv)
+    import onnxruntime
+    import openvino
+    import torch
+
+    out = [
+        "# Shipped models vs published-size networks (speed)",
+        "",
+        f"Run {dt.datetime.now(dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')} on {cpu_name()}, "
+        f"{os.cpu_count()} cores visible, {args.threads} threads; torch {torch.__version__}, onnxruntime "
+        f"{onnxruntime.__version__}, openvino {openvino.__version__}. End to end per input (pre + infer + post), "
+        f"median of {args.repeats} runs after a warm-up (PyTorch rows: median of {max(3, args.repeats // 2)}). "
+        "Published-size networks use random weights: speed only. The machine may be shared; rows of one "
+        "case run back to back so they see the same load.",
+        "",
+    ]
+    verdicts = {}
+    for name in [args.only] if args.only else list(CASES):
+        lines, verdicts[name] = bench_case(name, args.models, args.threads, args.repeats)
+        out += lines
+        print("\n".join(lines), flush=True)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text("\n".join(out), encoding="utf-8")
+    print(f"wrote {args.out}")
+    return 0 if all(v["met"] for v in verdicts.values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
