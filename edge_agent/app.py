@@ -23,6 +23,8 @@ import numpy as np
 
 from edge_agent.config.loader import ConfigError, load_config
 from edge_agent.config.schema import AgentConfig, CameraConfig
+from edge_agent.health.agent_alerts import AgentAlerts
+from edge_agent.health.monitor import HealthMonitor
 from edge_agent.inference.base import ModelError
 from edge_agent.pipeline.camera import CameraLoop, LatestSnapshots
 from edge_agent.pipeline.stats import CameraStats
@@ -31,7 +33,7 @@ from edge_agent.pipeline.worker import JobQueue, Stages, Worker
 log = logging.getLogger(__name__)
 
 # config sections a running agent applies live (per camera); every other change needs a restart
-LIVE_CAMERA_SECTIONS = ("motion", "low_light", "faces", "snapshots")
+LIVE_CAMERA_SECTIONS = ("motion", "low_light", "faces", "snapshots", "health")
 LIVE_TOP_SECTIONS = ("cameras", "logging")
 DRAIN_TIMEOUT_S = 30.0
 
@@ -135,6 +137,7 @@ class Agent:
         self.latest_snapshots = LatestSnapshots([c.name for c in config.cameras], self._jpeg_quality)
         self.jobs = JobQueue(config.pipeline.queue_size, self.stats)
         self.worker = Worker(self.jobs, self.stages, self.publisher, self.stats, lambda: self.config, self._on_event)
+        self.agent_alerts = AgentAlerts(self.publisher.publish_alert)  # site level: models, spool
         self._stop_capture = threading.Event()
         self._stop_workers = threading.Event()
         self._stopped = threading.Event()
@@ -155,6 +158,9 @@ class Agent:
         slot = LatestFrameSlot(stats)
         capture = CaptureThread(cam, slot, stats, self._stop_capture)
         gate = MotionGate(cam.motion)
+        health = HealthMonitor(
+            cam.name, lambda name=cam.name: self._camera_cfg(name).health, self.publisher.publish_alert, stats
+        )
         loop = CameraLoop(
             cam.name,
             lambda name=cam.name: self._camera_cfg(name),
@@ -166,6 +172,7 @@ class Agent:
             stats,
             self.latest_snapshots,
             self._stop_capture,
+            health=health,
         )
         return _CameraParts(stats, slot, capture, gate, loop)
 
@@ -183,6 +190,7 @@ class Agent:
             return 90
 
     def _on_event(self, event) -> None:
+        self.agent_alerts.observe_event(event)
         if event.phase != "end":
             self.latest_snapshots.set(event.camera, "enhanced", event.enhanced)
 
@@ -258,21 +266,15 @@ class Agent:
                 log.exception("publishing stats of camera %s failed", name)
 
     def _supervise(self) -> None:
-        """Stats every pipeline.stats_interval_s; an alert when a camera goes offline or back."""
+        """Stats every pipeline.stats_interval_s; health ticks (stream lost/back, drops, spool)."""
         last_stats = time.monotonic()
-        connected = {name: None for name in self._cameras}
         while not self._stop_capture.wait(0.5):
-            for name, parts in self._cameras.items():
-                now = bool(parts.stats.state.get("connected"))
-                was = connected[name]
-                if was is not None and now != was:
-                    alert = {"type": "camera_online" if now else "camera_offline", "connected": now}
-                    try:
-                        self.publisher.publish_alert(name, alert)
-                    except Exception:
-                        log.exception("publishing an alert for camera %s failed", name)
-                if now or was is not None:
-                    connected[name] = now
+            try:
+                for parts in self._cameras.values():
+                    parts.loop.health.tick(time.time(), bool(parts.stats.state.get("connected")))
+                self.agent_alerts.check_publisher(self.publisher)
+            except Exception:
+                log.exception("health checks failed")
             if time.monotonic() - last_stats >= self.config.pipeline.stats_interval_s:
                 last_stats = time.monotonic()
                 self._publish_stats()

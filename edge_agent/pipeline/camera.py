@@ -85,8 +85,10 @@ class CameraLoop:
         stats: CameraStats,
         snapshots: LatestSnapshots | None,
         stop: threading.Event,
+        health: Any = None,
     ):
         self.name = name
+        self.health = health  # HealthMonitor (edge_agent/health): day/night switch, tamper, frozen
         self.get_camera_cfg = get_camera_cfg
         self.capture = capture
         self.slot = slot
@@ -146,8 +148,12 @@ class CameraLoop:
         if self.snapshots is not None:
             self.snapshots.set(self.name, "original", frame.image)
         t = time.perf_counter()
+        if self.health is not None and self._safe(self.health.before_gate, frame.image, frame.ts):
+            self.gate.rebaseline()  # a day/night (IR cut) switch: never motion
         m: MotionResult = self.gate.update(frame.image, frame.ts)
         self.stats.observe_ms("motion", (time.perf_counter() - t) * 1000.0)
+        if self.health is not None:
+            self._safe(self.health.observe, frame.image, self.gate.small, frame.ts)
         if m.relit:
             self.stats.inc("relights")
         if m.started:
@@ -187,9 +193,9 @@ class CameraLoop:
         self.stats.set_state(motion=False)
         self._safe(self.publisher.publish_motion, self.name, False)
 
-    def _safe(self, fn, *args) -> None:
+    def _safe(self, fn, *args) -> Any:
         try:
-            fn(*args)
+            return fn(*args)
         except Exception:
-            log.exception("camera %s: publisher call %s failed", self.name, getattr(fn, "__name__", fn))
+            log.exception("camera %s: call %s failed", self.name, getattr(fn, "__name__", fn))
             self.stats.inc("errors")

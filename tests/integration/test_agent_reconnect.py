@@ -57,6 +57,7 @@ def test_agent_reconnects_within_5_s_of_the_stream_coming_back(tmp_path, models_
             {
                 "name": "gate",
                 "source": {"url": server.url, "reconnect_initial_s": 0.2, "reconnect_max_s": 1.0},
+                "health": {"stream_lost_after_s": 0, "stream_back_after_s": 0},  # undebounced alerts
             }
         ],
         "models": {"dir": str(models_dir)},
@@ -77,13 +78,13 @@ def test_agent_reconnects_within_5_s_of_the_stream_coming_back(tmp_path, models_
         # connected and reading
         wait_for(lambda: any(s["stats"]["frames"] > 5 for s in jsonl(out / "stats.jsonl")), 30, proc, "frames")
         server.stop()  # the camera disappears
-        wait_for(lambda: any(a["type"] == "camera_offline" for a in jsonl(alerts)), 15, proc, "offline alert")
+        wait_for(lambda: any(a["type"] == "stream_lost" and a["phase"] == "start" for a in jsonl(alerts)), 15, proc, "offline alert")
         time.sleep(2.0)  # stays away for a while; the agent keeps retrying and does not exit
         assert proc.poll() is None
         back = time.time()
         server.start()  # ... and comes back on the same address
         online = wait_for(
-            lambda: [a for a in jsonl(alerts) if a["type"] == "camera_online" and a["ts"] >= back - 0.1],
+            lambda: [a for a in jsonl(alerts) if a["type"] == "stream_lost" and a["phase"] == "end" and a["ts"] >= back - 0.1],
             10,
             proc,
             "reconnect",
