@@ -60,6 +60,15 @@ class _StatsCollector(Collector):
             motion.add_metric([snap["camera"]], 1.0 if snap.get("motion") else 0.0)
         yield up
         yield motion
+        alerts = GaugeMetricFamily(
+            f"{PREFIX}_alert_active",
+            "1 while a camera health alert is open (edge_agent/health)",
+            labels=["camera", "type", "severity"],
+        )
+        for snap in snaps:
+            for a in snap.get("alerts") or ():
+                alerts.add_metric([snap["camera"], a["type"], a["severity"]], 1.0)
+        yield alerts
         info = GaugeMetricFamily(
             f"{PREFIX}_model_info",
             "loaded models and the backend that runs them (value is always 1)",
