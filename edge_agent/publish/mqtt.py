@@ -239,12 +239,22 @@ class MqttPublisher:
     def publish_alert(self, camera: str | None, alert: dict[str, Any]) -> None:
         self._enqueue(_Intake("alert", camera, dict(alert)))
 
+    def _known(self, camera: str, what: str) -> bool:
+        if camera in self.cameras:
+            return True
+        log.error("%s for unknown camera %r not published (cameras: %s)", what, camera, ", ".join(self.cameras))
+        return False
+
     def publish_motion(self, camera: str, active: bool) -> None:
+        if not self._known(camera, "motion state"):
+            return
         with self._lock:
             self._motion[camera] = bool(active)
             self._dirty.add(f"motion:{camera}")
 
     def publish_stats(self, camera: str, stats: dict[str, Any]) -> None:
+        if not self._known(camera, "stats"):
+            return
         with self._lock:
             self._stats[camera] = dict(stats)
             self._dirty.add(f"stats:{camera}")
@@ -403,6 +413,18 @@ class MqttPublisher:
                 pass
 
     def _send_loop(self) -> None:
+        while True:
+            try:
+                self._send_until_closed()
+                return
+            except Exception:  # never let the sender die: log, reconnect, go on
+                log.exception("MQTT sender error; reconnecting")
+                self._drop_client()
+                if self._closing.wait(1.0):
+                    self._drop_client()
+                    return
+
+    def _send_until_closed(self) -> None:
         delay = self.cfg.reconnect_min_s
         next_try = 0.0
         flush_deadline: float | None = None

@@ -85,3 +85,15 @@ def test_commands_accept_plain_and_json_values(key, payload, value):
 def test_commands_refuse_bad_values_with_a_reason(key, payload, message):
     with pytest.raises(CommandError, match=message):
         parse_command(key, payload)
+
+
+def test_publisher_refuses_unknown_cameras_without_dying(tmp_path, caplog):
+    from edge_agent.config.schema import MqttConfig
+    from edge_agent.publish.mqtt import MqttPublisher
+
+    pub = MqttPublisher(MqttConfig(port=1, spool_dir=tmp_path / "spool"), "site1", ["cam1"])
+    pub.publish_motion("../etc", True)
+    pub.publish_stats("nope", {"frames": 1})
+    assert "unknown camera '../etc'" in caplog.text and "unknown camera 'nope'" in caplog.text
+    with pytest.raises(TopicError):
+        MqttPublisher(MqttConfig(port=1, spool_dir=tmp_path / "spool"), "site1", ["bad/cam"])
