@@ -8,10 +8,9 @@ import json
 import time
 from pathlib import Path
 
-import cv2
 import pytest
 import yaml
-from fixtures.health_clips import Camera
+from fixtures.health_clips import FAST_HEALTH, write_clip
 
 from edge_agent.app import Agent
 from edge_agent.config.loader import parse_config
@@ -19,27 +18,7 @@ from edge_agent.metrics import AgentMetrics
 from edge_agent.pipeline.worker import Stages
 from edge_agent.publish.local import LocalDirectoryPublisher
 
-FPS = 10
-FAST = {  # debounce and learning times scaled down so the clips stay a few seconds long
-    "start_after_s": 0.5,
-    "end_after_s": 0.5,
-    "learn_s": 1.0,
-    "scene_check_interval_s": 0.2,
-    "stream_lost_after_s": 30,  # the clip ends; that is not what these tests are about
-}
-
-
-def write_clip(path: Path, phases: list[tuple[float, dict]]) -> Path:
-    cam = Camera(noise=3)
-    out = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), FPS, (cam.w, cam.h))
-    assert out.isOpened()
-    t = 0.0
-    for seconds, kw in phases:
-        for _ in range(round(seconds * FPS)):
-            out.write(cam.frame(t, **kw))
-            t += 1.0 / FPS
-    out.release()
-    return path
+FAST = FAST_HEALTH
 
 
 def agent_config(clip: Path, out: Path, health: dict):
