@@ -76,10 +76,12 @@ def features(small: np.ndarray) -> FrameFeatures:
     small = check_small(small)
     q = quarter(small)
     lap = cv2.Laplacian(small, cv2.CV_16S, ksize=1)
+    _, lap_std = cv2.meanStdDev(lap)
+    mean, std = cv2.meanStdDev(q)
     return FrameFeatures(
-        luma=float(small.mean()),
-        contrast=float(q.std()),
-        sharpness=float(lap.var()),
+        luma=float(mean[0, 0]),  # the quarter-size mean is the small frame's mean (area average)
+        contrast=float(std[0, 0]),
+        sharpness=float(lap_std[0, 0]) ** 2,
         signature=signature_of(q),
     )
 
@@ -105,8 +107,8 @@ def saturation(image: np.ndarray) -> float:
     image = check_color(image)
     if image.ndim == 2 or image.shape[2] < 3:
         return 0.0
-    v = color_view(image)[:, :, :3]
-    return float((v.max(axis=2).astype(np.int16) - v.min(axis=2)).mean())
+    b, g, r = cv2.split(np.ascontiguousarray(color_view(image)[:, :, :3]))
+    return float(cv2.mean(cv2.subtract(cv2.max(cv2.max(b, g), r), cv2.min(cv2.min(b, g), r)))[0])
 
 
 def view_luma(image: np.ndarray) -> float:
@@ -119,4 +121,4 @@ def frame_difference(a: np.ndarray, b: np.ndarray) -> float:
     """Mean absolute difference of two small gray frames (inf when their shapes differ)."""
     if a.shape != b.shape:
         return float("inf")
-    return float(cv2.absdiff(a, b).mean())
+    return float(cv2.norm(a, b, cv2.NORM_L1)) / a.size

@@ -12,13 +12,14 @@ falling behind. Conditions are debounced into alerts by an AlertBook (alerts.py)
   frozen_after_s while frames keep arriving.
 - covered: contrast below cover_contrast_ratio x baseline (or below cover_min_contrast at all).
 - defocused: sharpness below defocus_ratio x baseline while contrast holds.
-- moved: the view's correlation with a slowly adapting reference falls below moved_min_match
-  (checked every scene_check_interval_s); after moved_accept_s the new view becomes the reference
+- moved: the view's correlation with a slowly adapting reference falls below moved_min_match;
+  after moved_accept_s the new view becomes the reference
   and the alert ends.
 - day_night: the image turned gray (saturation <= ir_gray_saturation) with a luma rise of at least
   ir_luma_jump and its structure kept (so a covered lens is not a switch); it ends when colour
   returns. Every switch re-baselines the gate, the baselines and the reference.
-Baselines (contrast, sharpness, reference view) are learned for learn_s after the first frame and
+frozen is checked on every frame; covered, defocused and moved (features of the small frame) at
+most every scene_check_interval_s. Baselines (contrast, sharpness, reference view) are learned for learn_s after the first frame and
 after every switch, then follow the view slowly (time constant baseline_adapt_s) while no image
 condition holds. Times are the frames' own timestamps (seconds), so tests can drive it with any clock.
 """
@@ -30,6 +31,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+import cv2
 import numpy as np
 
 from edge_agent.config.schema import HealthConfig
@@ -117,8 +119,8 @@ class HealthMonitor:
             self._last_image = image
             sat = cond.saturation(image)
             view = cond.color_view(image)
-            plane = view[:, :, 1] if view.ndim == 3 else view
-            luma, std = float(plane.mean()), float(plane.std())
+            mean, sd = cv2.meanStdDev(np.ascontiguousarray(view[:, :, 1] if view.ndim == 3 else view))
+            luma, std = float(mean[0, 0]), float(sd[0, 0])
             while self._recent and ts - self._recent[0][0] > SWITCH_WINDOW_S:
                 self._recent.popleft()
             before = self._recent[0] if self._recent else None
@@ -168,7 +170,7 @@ class HealthMonitor:
         self._learn_until = ts + self.cfg.learn_s
         self._acc = [0, 0.0, 0.0, None]
         self._base_contrast = self._base_sharp = self._ref = None
-        self._last_check = self._last_adapt = None
+        self._last_adapt = None
         self._moved_raw = None
 
     # ------------------------------------------------------------------ after the motion gate
@@ -184,11 +186,14 @@ class HealthMonitor:
                 self._first_ts = ts
             self._last_frame_ts = ts
             self._feed("stream_lost", False, ts, cfg.stream_lost_after_s, cfg.stream_back_after_s)
-            ft = cond.features(small)
-
             prev, self._prev_small = self._prev_small, small
             frozen = None if prev is None else cond.frame_difference(prev, small) <= cfg.frozen_max_diff
             self._feed("frozen", frozen, ts, cfg.frozen_after_s, cfg.end_after_s, snapshot=self._snapshot)
+            # the image checks run at most every scene_check_interval_s (debounce times are seconds)
+            if self._last_check is not None and ts - self._last_check < cfg.scene_check_interval_s:
+                return
+            self._last_check = ts
+            ft = cond.features(small)
 
             if self._learn_until is None:
                 self._reset_baselines(ts)
@@ -208,8 +213,7 @@ class HealthMonitor:
             details_s = {"sharpness_ratio": round(ratio_s, 3)}
             self._feed("defocused", defocused, ts, hold, clear, details=details_s, snapshot=self._snapshot)
 
-            if self._last_check is None or ts - self._last_check >= cfg.scene_check_interval_s:
-                self._check_scene(ft, ts, covered)
+            self._check_scene(ft, ts, covered)
             if (
                 not covered
                 and not defocused
@@ -222,7 +226,6 @@ class HealthMonitor:
 
     def _check_scene(self, ft: cond.FrameFeatures, ts: float, covered: bool) -> None:
         cfg = self.cfg
-        self._last_check = ts
         if covered or self._ref is None:
             raw = None
         else:
