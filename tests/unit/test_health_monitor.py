@@ -187,3 +187,29 @@ def test_bad_input_is_a_clear_error():
         mon.observe(np.zeros((10, 10, 3), np.uint8), np.zeros((10, 10), np.float32), 0.0)
     with pytest.raises(ValueError, match="uint8 BGR"):
         mon.before_gate(np.zeros((10, 10, 3), np.float64), 0.0)
+
+
+def test_capture_falling_behind_from_the_drop_counters():
+    stats = CameraStats("cam1")
+    msgs = []
+    mon = HealthMonitor(
+        "cam1", CFG.model_copy(update={"drop_window_s": 5.0}), lambda c, d: msgs.append(d), stats
+    )
+    t = 0.0
+
+    def seconds(n: float, read: int, dropped: int) -> None:
+        nonlocal t
+        for _ in range(round(n * 2)):
+            stats.inc("frames", read)
+            stats.inc("frames_dropped", dropped)
+            mon._last_frame_ts = t  # frames arrive (observe() is not what this test is about)
+            mon.tick(t, connected=True)
+            t += 0.5
+
+    seconds(10, 5, 1)  # 20% dropped: fine
+    assert msgs == []
+    seconds(10, 5, 4)  # 80% dropped
+    assert [(m["type"], m["phase"]) for m in msgs] == [("capture_behind", "start")]
+    assert msgs[0]["details"]["dropped"] > 0.5 * msgs[0]["details"]["frames"]
+    seconds(12, 5, 0)
+    assert [(m["type"], m["phase"]) for m in msgs] == [("capture_behind", "start"), ("capture_behind", "end")]
