@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request, status
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
@@ -20,6 +21,7 @@ from edge_agent.api.auth import LoginThrottle, TokenStore
 from edge_agent.api.deps import AgentPort, ApiState
 from edge_agent.api.limits import BodyLimitMiddleware
 from edge_agent.api.routes import auth, cameras, config, enhance, health, page
+from edge_agent.config.schema import AgentConfig
 from edge_agent.config.store import ConfigStore
 from edge_agent.metrics import AgentMetrics
 
@@ -36,6 +38,30 @@ def _model_infos(agent: AgentPort) -> Callable[[], list]:
         return list(info() if callable(info) else info)
 
     return provider
+
+
+def _document_config_body(app: FastAPI) -> None:
+    """Publish the AgentConfig JSON schema as the body of PUT /api/config in the OpenAPI document.
+
+    The route takes a plain object (masked secrets must pass through before validation), so FastAPI
+    cannot infer it; clients and API fuzzers still get the real shape of a config."""
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            schema = get_openapi(
+                title=app.title, version=app.version, description=app.description, routes=app.routes
+            )
+            cfg_schema = AgentConfig.model_json_schema(ref_template="#/components/schemas/{model}")
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            for name, sub in cfg_schema.pop("$defs", {}).items():
+                components.setdefault(name, sub)
+            components["AgentConfig"] = cfg_schema
+            body = schema["paths"]["/api/config"]["put"]["requestBody"]["content"]["application/json"]
+            body["schema"] = {"$ref": "#/components/schemas/AgentConfig"}
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi
 
 
 def create_app(
@@ -80,5 +106,6 @@ def create_app(
 
     for module in (auth, config, cameras, enhance, health, page):
         app.include_router(module.router)
+    _document_config_body(app)
     app.mount("/static", StaticFiles(directory=page.STATIC_DIR), name="static")
     return app

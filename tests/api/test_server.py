@@ -61,19 +61,17 @@ def test_streamed_body_over_limit_gets_413(server, config_path):
 
 @pytest.mark.slow
 def test_schemathesis_finds_no_server_errors(server, config_path, tmp_path):
+    """Two bounded runs (< 60 s together): boundary-value coverage of every operation except the
+    whole-config PUT (its schema alone yields ~1400 coverage cases), then random fuzzing of all."""
     st = shutil.which("schemathesis", path=str(Path(sys.executable).parent)) or shutil.which("schemathesis")
     if st is None:
         pytest.skip("schemathesis is not installed (pip install -e .[dev])")
-    cmd = [
+    common = [
         st,
         "run",
         f"{server.url}/openapi.json",
         "--checks",
         "not_a_server_error",
-        "--max-examples",
-        "15",
-        "--phases",
-        "examples,coverage,fuzzing",
         "--no-shrink",
         "--seed",
         "1",
@@ -85,15 +83,19 @@ def test_schemathesis_finds_no_server_errors(server, config_path, tmp_path):
         "/api/auth/logout",
         "--header",
         f"Authorization: Bearer {_token(server.url)}",
-        "--report",
-        "junit",
-        "--report-dir",
-        str(tmp_path),
         "--no-color",
     ]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=tmp_path)
-    out = proc.stdout + proc.stderr
-    assert proc.returncode == 0, out[-4000:]
-    m = re.search(r"(\d+) generated, (\d+) passed", out)
-    assert m and int(m.group(1)) >= 100 and m.group(1) == m.group(2), out[-4000:]
+    runs = [
+        ["--phases", "coverage", "--max-examples", "8", "--exclude-name", "PUT /api/config"],
+        ["--phases", "examples,fuzzing", "--max-examples", "12"],
+    ]
+    generated = 0
+    for extra in runs:
+        proc = subprocess.run(common + extra, capture_output=True, text=True, timeout=90, cwd=tmp_path)
+        out = proc.stdout + proc.stderr
+        assert proc.returncode == 0, out[-4000:]
+        m = re.search(r"(\d+) generated, (\d+) passed", out)
+        assert m and m.group(1) == m.group(2), out[-4000:]
+        generated += int(m.group(1))
+    assert generated >= 150
     load_config(config_path)  # whatever the fuzzer sent, the file on disk is still valid
