@@ -38,7 +38,8 @@ def _pad_multiple(ckpt: dict) -> int:
 
 
 def quantize_step(work_dir: Path, *, calibration: str = "minmax", max_int8_kernel: int = 7,
-                  ov_preset: str = "mixed", calib_feeds: list[dict] | None = None) -> dict[str, Path]:
+                  ov_preset: str = "mixed", float_tail: bool = False, calib_feeds: list[dict] | None = None
+                  ) -> dict[str, Path]:
     """model_fp32.onnx -> model_int8.onnx (ORT QDQ), openvino_fp16.xml, openvino_int8.xml (NNCF)."""
     work_dir = Path(work_dir)
     info = ExportInfo.load(work_dir)
@@ -48,7 +49,8 @@ def quantize_step(work_dir: Path, *, calibration: str = "minmax", max_int8_kerne
                                           samples.ratio_fn_for(info.arch, info.checkpoint))
     steps = tqdm(total=3, desc="quantize", unit="step")
     out = {"onnx_int8": quantize.quantize_onnx_int8(fp32, work_dir / quantize.INT8_NAME, calib_feeds,
-                                                    calibration=calibration, max_int8_kernel=max_int8_kernel)}
+                                                    calibration=calibration, max_int8_kernel=max_int8_kernel,
+                                                    float_tail=float_tail)}
     steps.update()
     out["openvino_fp16"] = openvino.convert_fp16(fp32, work_dir / openvino.FP16_NAME)
     steps.update()

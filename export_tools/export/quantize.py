@@ -59,6 +59,22 @@ def large_kernel_convs(model: onnx.ModelProto, max_kernel: int) -> list[str]:
     return names
 
 
+def output_tail(model: onnx.ModelProto) -> list[str]:
+    """Nodes from the graph outputs back to (and including) the last conv on each path: the
+    full-resolution output stage, where 8-bit activations cost the most PSNR."""
+    producers = {out: n for n in model.graph.node for out in n.output}
+    names, seen, stack = [], set(), [o.name for o in model.graph.output]
+    while stack:
+        node = producers.get(stack.pop())
+        if node is None or node.name in seen:
+            continue
+        seen.add(node.name)
+        names.append(node.name)
+        if node.op_type not in ("Conv", "ConvTranspose"):
+            stack.extend(node.input)
+    return names
+
+
 def _name_nodes(model: onnx.ModelProto) -> None:
     for i, node in enumerate(model.graph.node):
         if not node.name:
@@ -67,7 +83,7 @@ def _name_nodes(model: onnx.ModelProto) -> None:
 
 def quantize_onnx_int8(fp32_path: Path, out_path: Path, calib_feeds: list[dict[str, np.ndarray]], *,
                        max_int8_kernel: int = 7, per_channel: bool = True, calibration: str = "minmax",
-                       exclude: Iterable[str] = ()) -> Path:
+                       exclude: Iterable[str] = (), float_tail: bool = False) -> Path:
     """Write a static INT8 QDQ model calibrated on `calib_feeds`; returns out_path."""
     if not calib_feeds:
         raise QuantizeError("no calibration images: INT8 calibration needs real inputs")
@@ -84,7 +100,10 @@ def quantize_onnx_int8(fp32_path: Path, out_path: Path, calib_feeds: list[dict[s
         model = onnx.load(str(pre))
         _name_nodes(model)
         onnx.save(model, str(pre))
-        keep_float = sorted(set(large_kernel_convs(model, max_int8_kernel)) | set(exclude))
+        keep_float = set(large_kernel_convs(model, max_int8_kernel)) | set(exclude)
+        if float_tail:
+            keep_float |= set(output_tail(model))
+        keep_float = sorted(keep_float)
         quantize_static(
             str(pre), str(out_path), _FeedReader(calib_feeds),
             quant_format=QuantFormat.QDQ,

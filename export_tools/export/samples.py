@@ -148,11 +148,18 @@ def sr_calibration(scale: int, pad_multiple: int = 1, n: int = 32, lr_crop: int 
 
 
 def _random_crop(img: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
+    """A size x size crop (small images are enlarged first, so every calibration input has one shape:
+    ONNX Runtime's histogram calibrators need that)."""
+    import cv2
+
     h, w = img.shape[:2]
-    ch, cw = min(size, h), min(size, w)
-    y = int(rng.integers(0, h - ch + 1))
-    x = int(rng.integers(0, w - cw + 1))
-    return np.ascontiguousarray(img[y:y + ch, x:x + cw])
+    if min(h, w) < size:
+        f = size / min(h, w)
+        img = cv2.resize(img, (max(size, round(w * f)), max(size, round(h * f))), interpolation=cv2.INTER_CUBIC)
+        h, w = img.shape[:2]
+    y = int(rng.integers(0, h - size + 1))
+    x = int(rng.integers(0, w - size + 1))
+    return np.ascontiguousarray(img[y:y + size, x:x + size])
 
 
 def ratio_fn_for(arch: str, checkpoint: str | None) -> RatioFn:
