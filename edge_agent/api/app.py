@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from edge_agent.api.auth import LoginThrottle, TokenStore
+from edge_agent.api.changes import ChangeFailed
 from edge_agent.api.deps import AgentPort, ApiState
 from edge_agent.api.limits import BodyLimitMiddleware
 from edge_agent.api.routes import auth, cameras, config, enhance, health, page
@@ -103,6 +104,10 @@ def create_app(
             for e in exc.errors()
         ]
         return JSONResponse({"detail": errors}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
+
+    @app.exception_handler(ChangeFailed)
+    async def _change_failed(request: Request, exc: ChangeFailed) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=status.HTTP_503_SERVICE_UNAVAILABLE)
 
     for module in (auth, config, cameras, enhance, health, page):
         app.include_router(module.router)

@@ -32,6 +32,30 @@ class ChangeRefused(Exception):
         super().__init__("; ".join(f"{e['key']}: {e['msg']}" for e in errors))
 
 
+class ChangeFailed(Exception):
+    """503: the change was valid but could not be applied or saved; nothing changed."""
+
+
+def _problems(exc: ConfigError) -> list[dict[str, Any]]:
+    """ConfigError lines ("key (line n): message" or "key: message") as error items."""
+    out = []
+    for p in exc.problems:
+        key, sep, msg = p.partition(": ")
+        if not sep or " " in key.split(" (line")[0]:
+            key, msg = "(top level)", p
+        key = key.split(" (line")[0]
+        loc = [int(x) if x.isdigit() else x for x in key.split(".")] if key != "(top level)" else []
+        out.append({"loc": loc, "key": key, "msg": msg, "type": "config_error"})
+    return out
+
+
+def _roll_back(agent: AgentPort, old: AgentConfig) -> None:
+    try:
+        agent.apply_config(old)
+    except Exception:
+        log.exception("could not re-apply the previous config; restart the agent")
+
+
 @dataclass
 class ChangeOutcome:
     config: AgentConfig
@@ -128,16 +152,27 @@ def apply_change(state: ApiState, agent: AgentPort, incoming: dict[str, Any]) ->
         if not changed:
             return ChangeOutcome(old, [], [])
         try:
-            saved = store.save(new)
+            store.check(new)  # the YAML round trip, before anything is applied
         except ConfigError as exc:
-            raise ChangeRefused([{"loc": [], "key": "(top level)", "msg": p} for p in exc.problems]) from None
+            raise ChangeRefused(_problems(exc)) from None
+        # Apply first: a config the running agent cannot build (ConfigError) is refused whole and
+        # never reaches the file, so the next start cannot fail on it either.
         try:
-            restart = list(agent.apply_config(saved))
+            restart = list(agent.apply_config(new))
+        except ConfigError as exc:
+            raise ChangeRefused(_problems(exc)) from None
         except Exception:
-            log.exception(
-                "the agent could not apply the new config live; it is saved and used after a restart"
+            log.exception("the agent failed to apply a config change; nothing was saved")
+            _roll_back(agent, old)
+            raise ChangeFailed("the running agent could not apply the change; nothing was saved") from None
+        try:
+            saved = store.save(new)
+        except (ConfigError, OSError) as exc:
+            log.error(
+                "could not save the config file: %s", getattr(exc, "strerror", None) or type(exc).__name__
             )
-            restart = list(changed)
+            _roll_back(agent, old)
+            raise ChangeFailed("could not save the config file; the change was undone") from None
     restart += [k for k in changed if k.startswith(API_RESTART_KEYS) and k not in restart]
     if any(k.startswith("api.auth.password_hash") for k in changed):
         state.tokens.revoke_all()  # a new password ends every session

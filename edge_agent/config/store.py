@@ -22,6 +22,8 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
+import yaml
+
 from edge_agent.config.loader import ConfigError, dump_config, load_config, parse_config
 from edge_agent.config.schema import AgentConfig
 
@@ -67,12 +69,7 @@ class ConfigStore:
         Raises ConfigError when the config does not survive the round trip (nothing is written).
         Returns the config as it will be read back from the file.
         """
-        text = dump_config(new)
-        checked = parse_config(text, str(self.path))
-        if checked != new:
-            raise ConfigError(
-                str(self.path), ["the config does not read back as written (unsupported value)"]
-            )
+        text, checked = self._round_trip(new)
         with self._lock:
             old = self._config
             self._write_atomic(text)
@@ -84,6 +81,23 @@ class ConfigStore:
             except Exception:
                 log.exception("config change listener %r failed", fn)
         return checked
+
+    def check(self, new: AgentConfig) -> AgentConfig:
+        """Raise ConfigError unless `new` survives the YAML round trip that save() does."""
+        return self._round_trip(new)[1]
+
+    def _round_trip(self, new: AgentConfig) -> tuple[str, AgentConfig]:
+        try:
+            text = dump_config(new)
+            text.encode("utf-8")  # e.g. lone surrogates from JSON cannot be written
+            checked = parse_config(text, str(self.path))
+        except (ValueError, TypeError, yaml.YAMLError) as exc:
+            raise ConfigError(str(self.path), [f"cannot be written as YAML: {type(exc).__name__}"]) from None
+        if checked != new:
+            raise ConfigError(
+                str(self.path), ["the config does not read back as written (unsupported value)"]
+            )
+        return text, checked
 
     def reload(self) -> AgentConfig:
         """Read the file again (e.g. after a manual edit); raises ConfigError and keeps the old config."""

@@ -6,7 +6,7 @@ import pytest
 from agent_impl import LabAgent, write_config
 
 from edge_agent.api.deps import get_agent
-from edge_agent.config.loader import load_config
+from edge_agent.config.loader import ConfigError, load_config
 from edge_agent.config.schema import MotionConfig
 
 MASK = "**********"
@@ -153,19 +153,47 @@ def test_api_keys_that_need_a_restart_are_named(client, auth_headers):
     assert r.json()["restart_required"] == ["api.port"]  # max_body_mb is read per request
 
 
-def test_agent_failure_to_apply_keeps_the_save_and_asks_for_restart(
+def test_agent_that_cannot_apply_refuses_the_change_and_saves_nothing(
     app, client, auth_headers, config_path, store
 ):
-    class BrokenAgent(LabAgent):
+    class PickyAgent(LabAgent):
         def apply_config(self, new_cfg):
-            raise RuntimeError("boom")
+            if new_cfg.camera("door").motion.threshold == 40:
+                raise ConfigError("live config", ["cameras.0.faces: yunet model file not found"])
+            if new_cfg.camera("door").motion.threshold == 41:
+                raise RuntimeError("boom")
+            return super().apply_config(new_cfg)
 
-    broken = BrokenAgent(store.config)
-    app.dependency_overrides[get_agent] = lambda: broken
+    picky = PickyAgent(store.config)
+    app.dependency_overrides[get_agent] = lambda: picky
+    before = config_path.read_bytes()
     r = client.patch("/api/cameras/door", json={"motion": {"threshold": 40}}, headers=auth_headers)
-    assert r.status_code == 200
-    assert r.json()["restart_required"] == ["cameras.door.motion.threshold"]
-    assert load_config(config_path).camera("door").motion.threshold == 40
+    assert r.status_code == 422
+    assert r.json()["detail"] == [
+        {
+            "loc": ["cameras", 0, "faces"],
+            "key": "faces",
+            "msg": "yunet model file not found",
+            "type": "config_error",
+        }
+    ]
+    r = client.patch("/api/cameras/door", json={"motion": {"threshold": 41}}, headers=auth_headers)
+    assert r.status_code == 503 and "nothing was saved" in r.json()["detail"]
+    assert config_path.read_bytes() == before and store.config.camera("door").motion.threshold == 25
+    assert picky.gates["door"].cfg.threshold == 25
+
+
+def test_failed_save_rolls_the_agent_back(client, auth_headers, config_path, store, agent, monkeypatch):
+    def disk_full(text):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(store, "_write_atomic", disk_full)
+    before = config_path.read_bytes()
+    r = client.patch("/api/cameras/door", json={"motion": {"sensitivity": 0.9}}, headers=auth_headers)
+    assert r.status_code == 503 and "undone" in r.json()["detail"]
+    assert config_path.read_bytes() == before
+    assert agent.gates["door"].cfg.sensitivity == 0.5  # re-applied the previous config
+    assert store.config.camera("door").motion.sensitivity == 0.5
 
 
 def test_changing_the_password_ends_sessions(client, auth_headers):

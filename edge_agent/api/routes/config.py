@@ -25,6 +25,9 @@ CHANGE_ERRORS = {
     403: {"description": "read-only: no API password set"},
     413: {"description": "body over api.max_body_mb"},
     422: {"description": "refused whole; each error names its key"},
+    503: {
+        "description": "valid, but the running agent could not apply it or the file could not be saved; nothing changed"
+    },
 }
 
 
