@@ -262,8 +262,12 @@ class _Log:
         tqdm.write(line)
 
 
-def train(recipe_path: Path, out_dir: Path | None = None, resume: bool = True) -> Path:
-    """Run a recipe; returns the path of out_dir/final.pt (our checkpoint, arch='srgan_generator')."""
+def train(recipe_path: Path, out_dir: Path | None = None, resume: bool = True,
+          stop_at: int | None = None) -> Path:
+    """Run a recipe; returns the path of out_dir/final.pt (our checkpoint, arch='srgan_generator').
+
+    stop_at: interrupt after that many iterations, leaving only out_dir/last.pt (returned) to resume.
+    """
     recipe = load_recipe(recipe_path)
     out = Path(out_dir) if out_dir is not None else Path("runs") / recipe.name
     out.mkdir(parents=True, exist_ok=True)
@@ -390,8 +394,13 @@ def train(recipe_path: Path, out_dir: Path | None = None, resume: bool = True) -
         if time.monotonic() - last_save >= recipe.checkpoint_every_s:
             save_last()
             last_save = time.monotonic()
+        if stop_at is not None and it >= stop_at:
+            break
     bar.close()
     save_last()
+    if stop_at is not None and it >= stop_at and it < recipe.max_iters:
+        log(f"stopped at iteration {it} as asked; resume to continue")
+        return last
 
     gen.eval()
     metrics = evaluate(gen.cpu(), recipe.degradation, seed=recipe.eval.seed, faces=recipe.eval.faces,
