@@ -2,9 +2,11 @@
 
 Detectors:
 - "lbp" (default): OpenCV's LBP frontal-face cascade as shipped inside the scikit-image wheel
-  (skimage/data/lbpcascade_frontalface_opencv.xml), run with skimage.feature.Cascade. The OpenCV 5
-  wheels ship neither the cascade files nor cv2.CascadeClassifier. The cascade gives no confidence,
-  so every LBP box has score 1.0; the largest faces come first.
+  (skimage/data/lbpcascade_frontalface_opencv.xml; the OpenCV 5 wheels ship no cascade files), run
+  with cv2.CascadeClassifier from the contrib wheel (about 10x faster than skimage.feature.Cascade
+  on the same file). The copy in scikit-image misspells one tag ("featuhreParams"), which OpenCV's
+  reader refuses, so the text is corrected in memory. The cascade gives no confidence, so every LBP
+  box has score 1.0; the largest faces come first.
 - "yunet": cv2.FaceDetectorYN with an ONNX file the operator supplies (cfg.yunet_model); real
   scores, best first.
 """
@@ -26,7 +28,6 @@ log = logging.getLogger(__name__)
 Box = tuple[int, int, int, int, float]  # x, y, w, h, score
 
 LBP_SCALE_FACTOR = 1.2
-LBP_STEP_RATIO = 1.0
 LBP_MIN_NEIGHBORS = 4
 YUNET_SCORE_THRESHOLD = 0.6
 YUNET_NMS_THRESHOLD = 0.3
@@ -47,12 +48,7 @@ class FaceDetector:
         if cfg.detector == "yunet":
             self._yunet = self._load_yunet(cfg.yunet_model)
         else:
-            from skimage.feature import Cascade
-
-            path = lbp_cascade_path()
-            if not path.is_file():
-                raise ModelError(f"face cascade {path} is missing (scikit-image installation incomplete?)")
-            self._cascade = Cascade(str(path))
+            self._cascade = _load_lbp_cascade(lbp_cascade_path())
 
     @staticmethod
     def _load_yunet(path: Path | None):
@@ -96,19 +92,13 @@ class FaceDetector:
     def _detect_lbp(self, bgr: np.ndarray) -> list[Box]:
         gray = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
         h, w = gray.shape
-        side = min(h, w)
         min_side = max(self.cfg.min_size, 24)  # the cascade window is 24x24
-        if side < min_side:
+        if min(h, w) < min_side:
             return []
-        found = self._cascade.detect_multi_scale(
-            img=gray,
-            scale_factor=LBP_SCALE_FACTOR,
-            step_ratio=LBP_STEP_RATIO,
-            min_size=(min_side, min_side),
-            max_size=(side, side),
-            min_neighbor_number=LBP_MIN_NEIGHBORS,
+        found = self._cascade.detectMultiScale(
+            gray, scaleFactor=LBP_SCALE_FACTOR, minNeighbors=LBP_MIN_NEIGHBORS, minSize=(min_side, min_side)
         )
-        return [(int(d["c"]), int(d["r"]), int(d["width"]), int(d["height"]), 1.0) for d in found]
+        return [(int(x), int(y), int(bw), int(bh), 1.0) for x, y, bw, bh in found]
 
     def _detect_yunet(self, bgr: np.ndarray) -> list[Box]:
         h, w = bgr.shape[:2]
@@ -125,6 +115,19 @@ class FaceDetector:
             if bw > 0 and bh > 0:
                 out.append((x, y, bw, bh, float(f[14])))
         return out
+
+
+def _load_lbp_cascade(path: Path):
+    if not path.is_file():
+        raise ModelError(f"face cascade {path} is missing (scikit-image installation incomplete?)")
+    if not hasattr(cv2, "CascadeClassifier"):
+        raise ModelError("cv2.CascadeClassifier is missing: install opencv-contrib-python-headless")
+    text = path.read_text(encoding="utf-8").replace("featuhreParams", "featureParams")
+    storage = cv2.FileStorage(text, cv2.FILE_STORAGE_READ | cv2.FILE_STORAGE_MEMORY)
+    cascade = cv2.CascadeClassifier()
+    if not cascade.read(storage.getFirstTopLevelNode()) or cascade.empty():
+        raise ModelError(f"face cascade {path} cannot be read by OpenCV")
+    return cascade
 
 
 def _search_rects(
