@@ -67,3 +67,13 @@ def test_quantize_needs_calibration_images(sr_dir, tmp_path):
         quantize_onnx_int8(sr_dir / "model_fp32.onnx", tmp_path / "x.onnx", [])
     with pytest.raises(ovx.OpenVINOError, match="calibration"):
         ovx.quantize_int8(sr_dir / "model_fp32.onnx", tmp_path / "x.xml", [])
+
+
+def test_float_tail_keeps_the_output_stage_float(sr_dir, tmp_path):
+    from export_tools.export.quantize import output_tail
+
+    tail = output_tail(onnx.load(str(sr_dir / "model_fp32.onnx")))
+    ops = {n.op_type for n in onnx.load(str(sr_dir / "model_fp32.onnx")).graph.node if n.name in tail}
+    assert {"Add", "Conv", "Resize"} <= ops
+    out = quantize_onnx_int8(sr_dir / "model_fp32.onnx", tmp_path / "t.onnx", sr_calibration(), float_tail=True)
+    assert int8_summary(out)["float_convs"] == 1
