@@ -68,7 +68,7 @@ def build_stages(cfg: AgentConfig) -> Stages:
     )
 
 
-def build_publisher(cfg: AgentConfig) -> Any:
+def build_publisher(cfg: AgentConfig, on_command: Any = None) -> Any:
     def quality(camera: str) -> int:
         try:
             return cfg.camera(camera).snapshots.jpeg_quality
@@ -86,7 +86,9 @@ def build_publisher(cfg: AgentConfig) -> Any:
             f"publish.sink is 'mqtt' but the MQTT publisher is not available ({exc}); "
             "use publish.sink: local"
         ) from exc
-    return MqttPublisher(cfg.publish.mqtt, cfg.site, [c.name for c in cfg.cameras])
+    return MqttPublisher(
+        cfg.publish.mqtt, cfg.site, [c.name for c in cfg.cameras], on_command, jpeg_quality=quality
+    )
 
 
 def _diff_keys(old: Any, new: Any, prefix: str) -> list[str]:
@@ -127,11 +129,14 @@ class Agent:
     """The running agent. Attributes used by the API: config, stats, latest_snapshots,
     apply_config(new) and enhance_image(bgr)."""
 
-    def __init__(self, config: AgentConfig, *, publisher: Any = None, stages: Stages | None = None):
+    def __init__(
+        self, config: AgentConfig, *, publisher: Any = None, stages: Stages | None = None, store: Any = None
+    ):
         self.config = config
+        self.store = store  # ConfigStore: live settings from MQTT commands are saved through it
         self._running_config = config  # what the parts were built from (restart-only keys)
         self.stages = stages if stages is not None else build_stages(config)
-        self.publisher = publisher if publisher is not None else build_publisher(config)
+        self.publisher = publisher if publisher is not None else build_publisher(config, self._on_command)
         cameras = [c for c in config.cameras if c.enabled]
         self.stats: dict[str, CameraStats] = {c.name: CameraStats(c.name) for c in config.cameras}
         self.latest_snapshots = LatestSnapshots([c.name for c in config.cameras], self._jpeg_quality)
@@ -188,6 +193,11 @@ class Agent:
             return self._camera_cfg(camera).snapshots.jpeg_quality
         except KeyError:
             return 90
+
+    def _on_command(self, camera: str, key: str, value: Any) -> str | None:
+        from edge_agent.live_settings import apply_setting
+
+        return apply_setting(self, self.store, camera, key, value)
 
     def _on_event(self, event) -> None:
         self.agent_alerts.observe_event(event)
@@ -342,11 +352,24 @@ def run_agent(config_path: str | Path) -> int:
         print(exc, file=sys.stderr)
         return 2
     setup_logging(cfg.logging.level)
+    from edge_agent.config.store import ConfigStore
+
+    store = ConfigStore(config_path, cfg)
     try:
-        agent = Agent(cfg)
+        agent = Agent(cfg, store=store)
     except (ModelError, StartupError) as exc:
         print(f"edge-agent: cannot start: {exc}", file=sys.stderr)
         return 1
+    api = None
+    if cfg.api.enabled:
+        from edge_agent.api.server import start_api_server
+
+        try:
+            api = start_api_server(agent, store, cfg.api)
+        except (OSError, RuntimeError) as exc:
+            print(f"edge-agent: cannot start the config API on {cfg.api.bind}:{cfg.api.port}: {exc}",
+                  file=sys.stderr)
+            return 1
 
     stop = threading.Event()
 
@@ -363,6 +386,8 @@ def run_agent(config_path: str | Path) -> int:
                 break
     finally:
         agent.stop()
+        if api is not None:
+            api.stop()
         for s, h in old.items():
             signal.signal(s, h)
     for name, st in agent.stats.items():

@@ -1,0 +1,71 @@
+"""Live tuning of one camera setting (the MQTT /set commands): validate whole, apply, persist.
+
+The same path as a config change through the API: the new config is validated by the schema,
+applied to the running agent, then saved atomically by the ConfigStore so it survives a restart.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from pydantic import ValidationError
+
+from edge_agent.config.loader import ConfigError, config_to_data, format_validation_error
+from edge_agent.config.schema import AgentConfig
+
+log = logging.getLogger(__name__)
+
+# command key -> (section, field) inside a camera
+SETTINGS: dict[str, tuple[str | None, str]] = {
+    "enabled": (None, "enabled"),
+    "face_sr": ("faces", "super_resolve"),
+    "motion_sensitivity": ("motion", "sensitivity"),
+    "low_light_ratio": ("low_light", "ratio"),
+}
+
+
+def with_setting(cfg: AgentConfig, camera: str, key: str, value: Any) -> AgentConfig:
+    """A new validated config with one camera setting changed; raises ConfigError naming the key."""
+    if key not in SETTINGS:
+        raise ConfigError("command", [f"{key}: unknown setting; known: {', '.join(sorted(SETTINGS))}"])
+    section, field = SETTINGS[key]
+    data = config_to_data(cfg, reveal_secrets=True)
+    for cam in data["cameras"]:
+        if cam["name"] == camera:
+            target = cam if section is None else cam.setdefault(section, {})
+            target[field] = value
+            break
+    else:
+        raise ConfigError("command", [f"cameras: no camera named {camera!r}"])
+    try:
+        return AgentConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError("command", format_validation_error(exc)) from None
+
+
+def apply_setting(agent: Any, store: Any, camera: str, key: str, value: Any) -> str | None:
+    """Apply one setting to the running agent and save it; returns an error message or None."""
+    lock = store.lock if store is not None else None
+    try:
+        if lock is not None:
+            lock.acquire()
+        current = store.config if store is not None else agent.config
+        new = with_setting(current, camera, key, value)
+        pending = agent.apply_config(new)
+        if store is not None:
+            try:
+                store.save(new)
+            except (ConfigError, OSError):
+                agent.apply_config(current)
+                raise
+    except ConfigError as exc:
+        return "; ".join(exc.problems)
+    except OSError as exc:
+        return f"the config file could not be saved: {exc.strerror or exc}"
+    finally:
+        if lock is not None:
+            lock.release()
+    log.info("camera %s: %s set to %r%s", camera, key, value,
+             f" (takes effect after a restart: {', '.join(pending)})" if pending else "")
+    return None
