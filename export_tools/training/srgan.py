@@ -284,7 +284,7 @@ def train(recipe_path: Path, out_dir: Path | None = None, resume: bool = True,
     feat_net = None
     if recipe.stage == "perceptual":
         init = load_checkpoint(Path(per.init_from))
-        if init["arch"] != ARCH or init["arch_kwargs"] != gen_kwargs(recipe):
+        if init["arch"] != ARCH or _full_kwargs(init["arch_kwargs"]) != gen_kwargs(recipe):
             raise ValueError(f"{per.init_from} holds {init['arch']} {init['arch_kwargs']}, "
                              f"the recipe's model is {ARCH} {gen_kwargs(recipe)}")
         gen.load_state_dict(init["state_dict"])
@@ -420,6 +420,17 @@ def train(recipe_path: Path, out_dir: Path | None = None, resume: bool = True,
     return final
 
 
+def _full_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
+    import inspect
+
+    from export_tools.archs.srgan import SRGANGenerator
+
+    sig = inspect.signature(SRGANGenerator.__init__)
+    full = {k: p.default for k, p in sig.parameters.items() if k != "self"}
+    full.update(kwargs)
+    return json.loads(json.dumps(full))
+
+
 def gen_kwargs(recipe: Recipe) -> dict[str, Any]:
     """The generator kwargs with defaults filled in, so a checkpoint records the full architecture."""
-    return json.loads(json.dumps(recipe.model))
+    return _full_kwargs(recipe.model)
