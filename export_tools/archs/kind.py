@@ -162,4 +162,4 @@ class KinDEnhancer(nn.Module):
 # published KinD sizes and the compact variant the product ships (kwargs are JSON-able)
 PUBLISHED_KWARGS: dict = {"width": 1.0, "restore_levels": 4}
 COMPACT_KWARGS: dict = {"width": 0.5, "restore_levels": 2, "decom_scale": 2, "restore_scale": 4,
-                        "illum_scale": 4, "restore_width": 1.0}
+                        "illum_scale": 4, "restore_width": 0.75}

@@ -230,10 +230,12 @@ def _train(recipe: KinDRecipe, out_dir: Path, resume: bool) -> Path:
              sum(p.numel() for p in model.parameters()), model.pad_multiple)
     for stage in STAGES:
         cfg = getattr(recipe, stage)
+        if cfg is not None and cfg.patch % model.pad_multiple:
+            raise ValueError(f"stage {stage}: patch {cfg.patch} must be a multiple of {model.pad_multiple}")
+    for stage in STAGES:
+        cfg = getattr(recipe, stage)
         if cfg is None or stage in state.get("done", []):
             continue
-        if cfg.patch % model.pad_multiple:
-            raise ValueError(f"stage {stage}: patch {cfg.patch} must be a multiple of {model.pad_multiple}")
         data = NightPatches(images, cfg.patch, seed=recipe.seed + STAGES.index(stage))
         if state.get("stage") == stage and state.get("rng"):
             data.rng.bit_generator.state = state["rng"]

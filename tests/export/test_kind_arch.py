@@ -1,0 +1,102 @@
+"""KinD architecture: shapes at published and compact sizes, registry round trip, ONNX with dynamic H, W."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from export_tools.archs.kind import COMPACT_KWARGS, PUBLISHED_KWARGS, KinDEnhancer
+from export_tools.archs.registry import build
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Small graphs: one thread is faster than two on a shared 2-core box and keeps timings stable."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _params(module: torch.nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+@pytest.mark.parametrize("kwargs", [PUBLISHED_KWARGS, COMPACT_KWARGS], ids=["published", "compact"])
+def test_enhancer_shapes_and_range(kwargs):
+    torch.manual_seed(0)
+    model = KinDEnhancer(**kwargs).eval()
+    m = model.pad_multiple
+    h, w = m, 2 * m
+    x = torch.rand(1, 3, h, w)
+    with torch.no_grad():
+        r, i = model.decom(x)
+        out = model(x, torch.tensor([[3.0]]))
+    assert r.shape == (1, 3, h, w) and i.shape == (1, 1, h, w)
+    assert float(r.min()) >= 0 and float(r.max()) <= 1 and float(i.min()) >= 0 and float(i.max()) <= 1
+    assert out.shape == (1, 3, h, w)
+    assert float(out.min()) >= 0.0 and float(out.max()) <= 1.0
+
+
+def test_published_size_channels():
+    model = KinDEnhancer(**PUBLISHED_KWARGS)
+    # restoration U-Net 32-64-128-256-512 as in KinD; decomposition 32-64-128; adjustment 3 x 32
+    enc_out = [block[0].out_channels for block in model.restore.enc]
+    assert enc_out == [32, 64, 128, 256, 512]
+    assert model.decom.conv3[1].out_channels == 128
+    assert model.adjust.body[0].out_channels == 32
+    assert model.pad_multiple == 16
+
+
+def test_compact_is_much_lighter_than_published():
+    published = _params(KinDEnhancer(**PUBLISHED_KWARGS))
+    compact = _params(KinDEnhancer(**COMPACT_KWARGS))
+    assert published > 7_000_000
+    assert compact < published / 15
+
+
+def test_ratio_changes_output():
+    torch.manual_seed(1)
+    model = KinDEnhancer(**COMPACT_KWARGS).eval()
+    x = torch.rand(1, 3, 32, 32)
+    with torch.no_grad():
+        a = model(x, torch.tensor([[1.0]]))
+        b = model(x, torch.tensor([[8.0]]))
+    assert not torch.allclose(a, b)
+
+
+def test_bad_scale_is_refused():
+    with pytest.raises(ValueError, match="restore_scale"):
+        KinDEnhancer(restore_scale=3)
+
+
+def test_registry_builds_from_json_kwargs():
+    kwargs = json.loads(json.dumps(COMPACT_KWARGS))
+    model = build("kind_enhancer", **kwargs)
+    assert isinstance(model, KinDEnhancer)
+    assert _params(model) == _params(KinDEnhancer(**COMPACT_KWARGS))
+
+
+def test_onnx_export_dynamic_hw_matches_torch(tmp_path):
+    ort = pytest.importorskip("onnxruntime")
+    torch.manual_seed(2)
+    model = KinDEnhancer(**COMPACT_KWARGS).eval()
+    path = tmp_path / "kind.onnx"
+    torch.onnx.export(model, (torch.rand(1, 3, 32, 32), torch.tensor([[2.0]])), str(path),
+                      input_names=["image", "ratio"], output_names=["enhanced"], opset_version=17,
+                      dynamic_axes={"image": {2: "h", 3: "w"}, "enhanced": {2: "h", 3: "w"}}, dynamo=False)
+    import onnx
+
+    proto = onnx.load(str(path))
+    proto.ir_version = min(proto.ir_version, 10)
+    sess = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+    x = np.random.default_rng(0).random((1, 3, 48, 80), dtype=np.float32)  # not the export size
+    ratio = np.array([[4.0]], np.float32)
+    (got,) = sess.run(None, {"image": x, "ratio": ratio})
+    with torch.no_grad():
+        want = model(torch.from_numpy(x), torch.from_numpy(ratio)).numpy()
+    assert got.shape == (1, 3, 48, 80)
+    np.testing.assert_allclose(got, want, atol=1e-4)

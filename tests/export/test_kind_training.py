@@ -1,0 +1,134 @@
+"""KinD trainer: a tiny real run writes a checkpoint, resumes mid-stage, rebuilds the enhancer; evaluation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+import yaml
+from pydantic import ValidationError
+
+from export_tools.archs.kind import KinDEnhancer
+from export_tools.data.lowlight import NightPatches
+from export_tools.training import kind as kind_training
+from export_tools.training.common import build_from_checkpoint, load_checkpoint
+
+TINY_ARCH = {"width": 0.25, "restore_levels": 1, "decom_scale": 1, "restore_scale": 2, "illum_scale": 2}
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _write_images(folder: Path, n: int = 3) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    for k in range(n):
+        img = np.full((48, 64, 3), 40, np.uint8)
+        for _ in range(6):
+            colour = tuple(int(c) for c in rng.integers(60, 255, 3))
+            centre = (int(rng.integers(0, 64)), int(rng.integers(0, 48)))
+            cv2.circle(img, centre, int(rng.integers(5, 20)), colour, -1)
+        cv2.imwrite(str(folder / f"img{k}.png"), img)
+    return folder
+
+
+def _recipe(tmp_path: Path, steps: int = 4, **extra) -> Path:
+    stage = {"steps": steps, "max_minutes": 1.0, "lr": 1e-3, "patch": 32, "batch": 2}
+    data = {"seed": 0, "threads": 1, "out_dir": str(tmp_path / "run"), "arch_kwargs": TINY_ARCH,
+            "images": str(_write_images(tmp_path / "images")), "checkpoint_every": 2, "log_every": 2,
+            "decom": stage, "restore": stage, "adjust": stage, "finetune": stage, "eval_seeds": 1, **extra}
+    path = tmp_path / "kind_tiny.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+@pytest.fixture
+def small_eval(monkeypatch):
+    """Evaluate on one small synthetic image instead of the full held-out set (keeps the test fast)."""
+    rng = np.random.default_rng(3)
+    photo = np.clip(rng.normal(150, 40, (40, 56, 3)), 0, 255).astype(np.uint8)
+    monkeypatch.setattr(kind_training.image_sets, "held_out_images", lambda: {"synthetic": photo})
+
+
+def test_tiny_run_writes_final_checkpoint_that_rebuilds_the_enhancer(tmp_path, small_eval):
+    final = kind_training.train(_recipe(tmp_path), resume=False)
+    assert final == tmp_path / "run" / "final.pt" and final.is_file()
+    model, ckpt = build_from_checkpoint(final)
+    assert isinstance(model, KinDEnhancer) and ckpt["arch"] == "kind_enhancer"
+    assert ckpt["meta"]["stages"]["restore"]["steps"] == 4
+    assert set(ckpt["meta"]["metrics"]["mean"]) >= {"gamma", "clahe", "kind", "gain_over_best_baseline"}
+    assert (tmp_path / "run" / "train.log").read_text().count("done:") == 4
+    # training changed the weights of every sub-network
+    fresh = KinDEnhancer(**TINY_ARCH).state_dict()
+    for prefix in ("decom.", "restore.", "adjust."):
+        key = next(k for k in fresh if k.startswith(prefix) and k.endswith("weight"))
+        assert not torch.equal(fresh[key], model.state_dict()[key])
+
+
+def test_interrupted_run_resumes_from_latest(tmp_path, small_eval, monkeypatch):
+    recipe = _recipe(tmp_path, steps=4)
+    calls = {"n": 0}
+    real_batch = NightPatches.batch
+
+    def failing_batch(self, n):
+        calls["n"] += 1
+        if calls["n"] == 4 + 3:  # stage 2 (restore), 3rd step: after its checkpoint at step 2
+            raise KeyboardInterrupt
+        return real_batch(self, n)
+
+    monkeypatch.setattr(NightPatches, "batch", failing_batch)
+    with pytest.raises(KeyboardInterrupt):
+        kind_training.train(recipe, resume=False)
+    state = load_checkpoint(tmp_path / "run" / "latest.pt")["train_state"]
+    assert state["done"] == ["decom"] and state["stage"] == "restore" and state["step"] == 2
+    monkeypatch.setattr(NightPatches, "batch", real_batch)
+    final = kind_training.train(recipe, resume=True)
+    log = (tmp_path / "run" / "train.log").read_text()
+    assert "resuming stage restore at step 2" in log
+    meta = load_checkpoint(final)["meta"]
+    assert meta["stages"]["decom"]["steps"] == 4 and meta["stages"]["restore"]["steps"] == 4
+
+
+def test_recipe_rejects_unknown_keys_and_bad_patch(tmp_path):
+    with pytest.raises(ValidationError):
+        kind_training.load_recipe(_recipe(tmp_path, learning_rate=1.0))
+    bad = _recipe(tmp_path)
+    data = yaml.safe_load(bad.read_text())
+    data["restore"]["patch"] = 30  # not a multiple of pad_multiple (4)
+    bad.write_text(yaml.safe_dump(data))
+    with pytest.raises(ValueError, match="multiple"):
+        kind_training.train(bad, resume=False)
+
+
+def test_shipped_recipe_validates(repo_root):
+    recipe = kind_training.load_recipe(repo_root / "configs" / "train" / "kind.yaml")
+    model = KinDEnhancer(**recipe.arch_kwargs)
+    for stage in ("decom", "restore", "adjust"):
+        assert getattr(recipe, stage).patch % model.pad_multiple == 0
+
+
+def test_baselines_and_psnr():
+    rng = np.random.default_rng(0)
+    high = np.clip(rng.normal(140, 30, (32, 32, 3)), 0, 255).astype(np.uint8)
+    low = (high * 0.2).astype(np.uint8)
+    assert kind_training.psnr(high, high) == 99.0
+    gam = kind_training.gamma_baseline(low, high.mean() / 255.0)
+    assert abs(gam.mean() - high.mean()) < 15  # brightness matched to the reference
+    assert kind_training.psnr(gam, high) > kind_training.psnr(low, high)
+    assert kind_training.clahe_baseline(low).shape == low.shape
+
+
+def test_evaluate_reports_every_method(small_eval):
+    torch.manual_seed(0)
+    result = kind_training.evaluate(KinDEnhancer(**TINY_ARCH), seeds=2)
+    assert len(result["rows"]) == 2
+    for key in ("input", "gamma", "clahe", "gamma_clahe", "kind"):
+        assert 0 < result["mean"][key] < 99
