@@ -143,9 +143,6 @@ def model_card(name: str, version: str, info: ExportInfo, report: Report, entry:
         meta.get("origin") or "not recorded in the checkpoint")
     recipe = meta.get("recipe")
     recipe_text = ("```yaml\n" + yaml.safe_dump(recipe, sort_keys=False) + "```") if recipe else "not recorded"
-    targets = "\n".join(
-        f"- {t}: {v['value']:+.2f} dB (needs >= {v['needs']} dB): **{'met' if v['met'] else 'MISSED'}**"
-        for t, v in report.targets.items()) or "- none"
     trained = {k: meta[k] for k in ("iterations", "minutes", "stages", "source", "origin") if k in meta}
     parts = [
         f"# {name} {version}",
@@ -169,9 +166,6 @@ def model_card(name: str, version: str, info: ExportInfo, report: Report, entry:
         f"Validation set ({len(report.samples)} images, none used in training): {', '.join(report.samples)}.",
         "",
         report.markdown(),
-        "",
-        "Targets:",
-        targets,
         "",
         f"Export parity vs PyTorch: max abs diff {info.parity_max_abs}, PSNR {info.parity_psnr_db} dB.",
         "",

@@ -192,7 +192,7 @@ def verify(work_dir: Path, *, samples: list[Sample] | None = None, max_drop_db: 
         for i, s in enumerate(samples):
             out = _run_rgb(run, s, info.scale)
             scores.append((s.group, *_score(out, s, info.task, info.scale)))
-            if i < 4:
+            if i < 3:
                 outs.append(out)
         per_kind[kind] = scores
         shown[kind] = outs
@@ -245,7 +245,7 @@ def _targets(task: str, scores: dict, samples: list[Sample]) -> dict[str, dict]:
 
 
 def write_grid(path: Path, samples: list[Sample], outputs: dict[str, list[np.ndarray]], scale: int,
-               cell_h: int = 200) -> Path:
+               cell_h: int = 160) -> Path:
     """Before/after grid: one row per image: input | baseline | each artifact | reference."""
     def cell(rgb_float: np.ndarray, label: str) -> np.ndarray:
         img = to_u8(rgb_float)[:, :, ::-1]
@@ -265,7 +265,7 @@ def write_grid(path: Path, samples: list[Sample], outputs: dict[str, list[np.nda
         rows.append(np.concatenate(cells, axis=1))
     width = max(r.shape[1] for r in rows)
     rows = [np.pad(r, ((0, 4), (0, width - r.shape[1]), (0, 0))) for r in rows]
-    cv2.imwrite(str(path), np.concatenate(rows, axis=0))
+    cv2.imwrite(str(path), np.concatenate(rows, axis=0), [cv2.IMWRITE_PNG_COMPRESSION, 9])
     return path
 
 
