@@ -137,7 +137,8 @@ def main(argv: list[str] | None = None) -> int:
         f"{onnxruntime.__version__}, openvino {openvino.__version__}. End to end per input (pre + infer + post), "
         f"median of {args.repeats} runs after a warm-up (PyTorch rows: median of {max(3, args.repeats // 2)}). "
         "Published-size networks use random weights: speed only. The machine may be shared; rows of one "
-        "case run back to back so they see the same load.",
+        "case run back to back so they see the same load. Load average (1, 5, 15 min) at the start: "
+        + ", ".join(f"{x:.1f}" for x in os.getloadavg()) + ".",
         "",
     ]
     verdicts = {}
@@ -146,7 +147,8 @@ def main(argv: list[str] | None = None) -> int:
         out += lines
         print("\n".join(lines), flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text("\n".join(out), encoding="utf-8")
+    out.append(f"Load average at the end: {', '.join(f'{x:.1f}' for x in os.getloadavg())}.")
+    args.out.write_text("\n".join(out) + "\n", encoding="utf-8")
     print(f"wrote {args.out}")
     return 0 if all(v["met"] for v in verdicts.values()) else 1
 
