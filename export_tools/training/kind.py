@@ -2,7 +2,7 @@
 
   decom     DecomNet on (low, high) pairs: reconstruction S ~= R*I for both, reflectance
             consistency R_low ~= R_high, illumination smoothness (mutual + structure-aware), and a
-            weak max-channel prior on I (LIME-style) so a short run converges.
+            weak prior pulling I towards the blurred max channel so a short run converges.
   restore   DecomNet frozen; RestorationNet(R_low, I_low) -> R_high (L1 + SSIM + gradient).
   adjust    DecomNet frozen; IllumAdjustNet(I_low, ratio) -> I_high with ratio = mean(I_high)/mean(I_low).
   finetune  DecomNet frozen; restoration + adjustment trained end to end on the enhanced output
@@ -28,6 +28,7 @@ import numpy as np
 import torch
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
+from torch.nn import functional as F
 from tqdm import tqdm
 
 from edge_agent.enhance.tensors import pad_to_multiple
@@ -108,6 +109,12 @@ def _ratio(i_high: torch.Tensor, i_low: torch.Tensor) -> torch.Tensor:
     return (i_high.mean(dim=(1, 2, 3)) / i_low.mean(dim=(1, 2, 3)).clamp_min(1e-4)).reshape(-1, 1)
 
 
+def _smooth_max(image: torch.Tensor) -> torch.Tensor:
+    """Blurred max-channel: an illumination prior that carries brightness but not texture
+    (the unblurred max channel would leave R = S / max(S) with colour only and put texture into I)."""
+    return F.avg_pool2d(image.amax(1, keepdim=True), 9, stride=1, padding=4, count_include_pad=False)
+
+
 def stage_loss(model: KinDEnhancer, stage: str, low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
     if stage == "decom":
         r_l, i_l = model.decom(low)
@@ -116,8 +123,8 @@ def stage_loss(model: KinDEnhancer, stage: str, low: torch.Tensor, high: torch.T
         equal_r = (r_l - r_h).abs().mean()
         smooth = (losses.mutual_smoothness(i_l, i_h)
                   + losses.structure_aware_smoothness(i_l, low) + losses.structure_aware_smoothness(i_h, high))
-        prior = (i_l - low.amax(1, keepdim=True)).abs().mean() + (i_h - high.amax(1, keepdim=True)).abs().mean()
-        return recon + 0.01 * equal_r + 0.15 * smooth + 0.1 * prior
+        prior = (i_l - _smooth_max(low)).abs().mean() + (i_h - _smooth_max(high)).abs().mean()
+        return recon + 0.05 * equal_r + 0.15 * smooth + 0.1 * prior
     with torch.no_grad():
         r_l, i_l = model.decom(low)
         r_h, i_h = model.decom(high)
