@@ -10,7 +10,6 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from pathlib import Path
 
 import pytest
 import yaml
@@ -20,15 +19,6 @@ from edge_agent.api.auth import hash_password
 from edge_agent.demo import generate_night_clip
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def models_dir(repo_root, tmp_path_factory) -> Path:
-    if (repo_root / "models" / "manifest.yaml").is_file():
-        return repo_root / "models"
-    from fixtures.tiny_models import build_tiny_models
-
-    return build_tiny_models(tmp_path_factory.mktemp("tiny"))
 
 
 def _free_port() -> int:

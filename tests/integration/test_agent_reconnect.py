@@ -19,16 +19,6 @@ import yaml
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def models_dir(repo_root, tmp_path_factory) -> Path:
-    shipped = repo_root / "models"
-    if (shipped / "manifest.yaml").is_file():
-        return shipped
-    from fixtures.tiny_models import build_tiny_models
-
-    return build_tiny_models(tmp_path_factory.mktemp("tiny"))
-
-
 def jsonl(path: Path) -> list[dict]:
     if not path.exists():
         return []

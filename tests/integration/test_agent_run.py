@@ -26,16 +26,6 @@ OFF_DELAY_S = 1.0
 
 
 @pytest.fixture(scope="module")
-def models_dir(repo_root, tmp_path_factory) -> Path:
-    shipped = repo_root / "models"
-    if (shipped / "manifest.yaml").is_file():
-        return shipped
-    from fixtures.tiny_models import build_tiny_models
-
-    return build_tiny_models(tmp_path_factory.mktemp("tiny"))
-
-
-@pytest.fixture(scope="module")
 def person_clip(tmp_path_factory):
     """Static dark room 1.5 s, a person with a face walking across until 4.5 s, static to 7 s."""
     return generate_night_clip(tmp_path_factory.mktemp("clip") / "person.avi", 640, 360, FPS, 7.0, person=(1.5, 4.5))

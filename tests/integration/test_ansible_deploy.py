@@ -49,22 +49,14 @@ def _write_clip(path: Path) -> None:
     writer.release()
 
 
-def _models_dir(tmp: Path) -> Path:
-    if (ROOT / "models" / "manifest.yaml").is_file():
-        return ROOT / "models"
-    from fixtures.tiny_models import build_tiny_models
-
-    return build_tiny_models(tmp / "tiny_models")
-
-
 class Deployment:
-    def __init__(self, tmp: Path):
+    def __init__(self, tmp: Path, models: Path):
         self.tmp = tmp
         self.root = tmp / "root"
         self.port = _free_port()
         self.clip = tmp / "clip.avi"
         _write_clip(self.clip)
-        self.models = _models_dir(tmp)
+        self.models = models
         self.inventory = tmp / "inventory.yml"
         self.inventory.write_text(
             yaml.safe_dump(
@@ -131,8 +123,8 @@ def _recap(output: str) -> dict[str, int]:
 
 
 @pytest.fixture(scope="module")
-def deployment(tmp_path_factory) -> Deployment:
-    dep = Deployment(tmp_path_factory.mktemp("ansible"))
+def deployment(tmp_path_factory, models_dir) -> Deployment:
+    dep = Deployment(tmp_path_factory.mktemp("ansible"), models_dir)
     first = dep.play()
     assert first.returncode == 0, first.stdout[-4000:] + first.stderr[-2000:]
     return dep

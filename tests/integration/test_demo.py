@@ -6,22 +6,11 @@ cached clip); everything after that is the demo's own code path.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from edge_agent import demo
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def models_dir(repo_root, tmp_path_factory) -> Path:
-    if (repo_root / "models" / "manifest.yaml").is_file():
-        return repo_root / "models"
-    from fixtures.tiny_models import build_tiny_models
-
-    return build_tiny_models(tmp_path_factory.mktemp("tiny"))
 
 
 def test_demo_writes_enhanced_events_and_says_where(tmp_path, models_dir, monkeypatch, capsys):

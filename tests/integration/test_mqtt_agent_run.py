@@ -21,16 +21,6 @@ AVAILABILITY = "nightwatch/lab/availability"
 
 
 @pytest.fixture(scope="module")
-def models_dir(repo_root, tmp_path_factory) -> Path:
-    shipped = repo_root / "models"
-    if (shipped / "manifest.yaml").is_file():
-        return shipped
-    from fixtures.tiny_models import build_tiny_models
-
-    return build_tiny_models(tmp_path_factory.mktemp("tiny"))
-
-
-@pytest.fixture(scope="module")
 def clip(tmp_path_factory):
     """Dark room, a person walking through from 1 s to 4 s, 6 s long."""
     return generate_night_clip(tmp_path_factory.mktemp("clip") / "person.avi", 640, 360, 10.0, 6.0, person=(1.0, 4.0))
