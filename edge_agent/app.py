@@ -45,27 +45,40 @@ class StartupError(Exception):
 # --------------------------------------------------------------------------- builders
 
 
-def build_stages(cfg: AgentConfig) -> Stages:
-    """Load both models once (sha256-verified) and wire the enhancement stages."""
+def build_stages(cfg: AgentConfig) -> tuple[Stages, dict[str, str]]:
+    """Load both models once (sha256-verified) and wire the enhancement stages.
+
+    A model that cannot be loaded (missing, corrupt, unloadable) turns its stage off instead of
+    stopping the box: events then carry the original images and the agent raises a model_failed
+    alert. Returns (stages, {stage: error}) for the models that failed.
+    """
     from edge_agent.enhance.face_sr import FaceSuperResolver
     from edge_agent.enhance.faces import FaceDetector, crop_with_margin
     from edge_agent.enhance.low_light import LowLightEnhancer
     from edge_agent.inference.loader import load_model
 
     m, inf = cfg.models, cfg.inference
-    low = load_model(m.dir, m.low_light, inf.backend, m.precision, inf.threads)
-    sr = load_model(m.dir, m.face_sr, inf.backend, m.precision, inf.threads)
+    failed: dict[str, str] = {}
+    loaded = {}
+    for stage, name in (("low_light", m.low_light), ("face_sr", m.face_sr)):
+        try:
+            loaded[stage] = load_model(m.dir, name, inf.backend, m.precision, inf.threads)
+        except ModelError as exc:
+            log.error("%s model unavailable, stage off (originals are published): %s", stage, exc)
+            failed[stage] = str(exc)
     # a face detector that cannot be built (e.g. a missing YuNet file) refuses the start
     for cam in cfg.cameras:
         if cam.enabled and cam.faces.enabled:
             FaceDetector(cam.faces)
-    return Stages(
-        low_light=LowLightEnhancer(low),
+    low, sr = loaded.get("low_light"), loaded.get("face_sr")
+    stages = Stages(
+        low_light=LowLightEnhancer(low) if low else None,
         face_detector=FaceDetector,
         crop=crop_with_margin,
-        face_sr=FaceSuperResolver(sr),
-        models={"low_light": low.info, "face_sr": sr.info},
+        face_sr=FaceSuperResolver(sr) if sr else None,
+        models={stage: lm.info for stage, lm in loaded.items()},
     )
+    return stages, failed
 
 
 def build_publisher(cfg: AgentConfig, on_command: Any = None) -> Any:
@@ -135,7 +148,10 @@ class Agent:
         self.config = config
         self.store = store  # ConfigStore: live settings from MQTT commands are saved through it
         self._running_config = config  # what the parts were built from (restart-only keys)
-        self.stages = stages if stages is not None else build_stages(config)
+        self.model_failures: dict[str, str] = {}
+        if stages is None:
+            stages, self.model_failures = build_stages(config)
+        self.stages = stages
         self.publisher = publisher if publisher is not None else build_publisher(config, self._on_command)
         cameras = [c for c in config.cameras if c.enabled]
         self.stats: dict[str, CameraStats] = {c.name: CameraStats(c.name) for c in config.cameras}
@@ -210,6 +226,8 @@ class Agent:
             raise RuntimeError("agent already started")
         self._started = True
         self.publisher.start()
+        for stage, error in self.model_failures.items():
+            self.agent_alerts.model_unavailable(stage, error)
         for i in range(self.config.pipeline.workers):
             t = threading.Thread(target=self.worker.run, args=(self._stop_workers,), name=f"worker-{i}", daemon=True)
             t.start()
@@ -316,6 +334,10 @@ class Agent:
         if pending:
             log.info("config applied; these keys take effect after a restart: %s", ", ".join(pending))
         return pending
+
+    def site_alerts(self) -> list[dict[str, Any]]:
+        """Open site-level alerts (model failed, spool nearly full or dropping)."""
+        return self.agent_alerts.active()
 
     def model_info(self) -> list:
         """ModelInfo of every loaded model (name, version, backend, precision)."""

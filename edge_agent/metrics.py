@@ -37,12 +37,14 @@ _HELP = {
 
 StatsProvider = Callable[[], Mapping[str, CameraStats]]
 ModelsProvider = Callable[[], Iterable[ModelInfo]]
+AlertsProvider = Callable[[], Iterable[Mapping]]
 
 
 class _StatsCollector(Collector):
-    def __init__(self, stats: StatsProvider, models: ModelsProvider | None):
+    def __init__(self, stats: StatsProvider, models: ModelsProvider | None, site_alerts: AlertsProvider | None):
         self._stats = stats
         self._models = models
+        self._site_alerts = site_alerts
 
     def collect(self):
         snaps = [s.snapshot() for s in self._stats().values()]
@@ -62,12 +64,14 @@ class _StatsCollector(Collector):
         yield motion
         alerts = GaugeMetricFamily(
             f"{PREFIX}_alert_active",
-            "1 while a camera health alert is open (edge_agent/health)",
+            "1 while an alert is open (edge_agent/health; camera is empty for site-level alerts)",
             labels=["camera", "type", "severity"],
         )
         for snap in snaps:
             for a in snap.get("alerts") or ():
                 alerts.add_metric([snap["camera"], a["type"], a["severity"]], 1.0)
+        for a in self._site_alerts() if self._site_alerts else ():
+            alerts.add_metric(["", a["type"], a["severity"]], 1.0)
         yield alerts
         info = GaugeMetricFamily(
             f"{PREFIX}_model_info",
@@ -82,12 +86,14 @@ class _StatsCollector(Collector):
 class AgentMetrics:
     """Metrics for one agent. Call attach() when cameras are (re)built; render() on scrape."""
 
-    def __init__(self, stats: StatsProvider, models: ModelsProvider | None = None):
+    def __init__(
+        self, stats: StatsProvider, models: ModelsProvider | None = None, site_alerts: AlertsProvider | None = None
+    ):
         self.registry = CollectorRegistry(auto_describe=True)
         self._stats = stats
         self._lock = threading.Lock()
         self._attached: weakref.WeakSet[CameraStats] = weakref.WeakSet()
-        self.registry.register(_StatsCollector(stats, models))
+        self.registry.register(_StatsCollector(stats, models, site_alerts))
         self.stage_seconds = Histogram(
             f"{PREFIX}_stage_seconds",
             "time spent per pipeline stage",

@@ -75,7 +75,7 @@ def create_app(
             agent=agent,
             tokens=TokenStore(clock=clock),
             throttle=LoginThrottle(clock=clock),
-            metrics=AgentMetrics(lambda: agent.stats, _model_infos(agent)),
+            metrics=AgentMetrics(lambda: agent.stats, _model_infos(agent), getattr(agent, "site_alerts", None)),
         )
         log.info(
             "config API ready (%s)", "read-only" if store.config.api.auth.password_hash is None else "auth on"

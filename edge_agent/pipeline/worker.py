@@ -297,6 +297,8 @@ class Worker:
         event.luma = luma(original)
         enhanced = None
         ll = cam.low_light
+        if ll.enabled and stages.low_light is None and event.luma < ll.luma_threshold:
+            event.errors.append("low_light: model unavailable; original published")
         if ll.enabled and stages.low_light is not None and event.luma < ll.luma_threshold:
             t = time.perf_counter()
             try:
@@ -341,6 +343,8 @@ class Worker:
                     event.errors.append(f"face_crop: {type(exc).__name__}: {exc}")
                     continue
                 sr = None
+                if fc.super_resolve and stages.face_sr is None and "face_sr: model unavailable" not in event.errors:
+                    event.errors.append("face_sr: model unavailable")
                 if fc.super_resolve and stages.face_sr is not None:
                     t = time.perf_counter()
                     try:

@@ -34,7 +34,7 @@ def _token(base: str) -> str:
 def test_server_starts_serves_and_stops(server):
     assert server.port > 0 and server.running
     r = httpx.get(f"{server.url}/api/health", timeout=10)
-    assert r.status_code == 200 and r.json()["status"] == "ok"
+    assert r.status_code == 200 and r.json()["status"] in {"ok", "degraded"}
     assert "<canvas" in httpx.get(f"{server.url}/", timeout=10).text
     server.stop()
     with pytest.raises(OSError):

@@ -18,21 +18,27 @@ class Health(BaseModel):
     site: str
     cameras: dict[str, bool]  # camera -> source connected
     read_only: bool
+    alerts: list[dict] = []  # open site-level alerts (model failed, spool filling or dropping)
 
 
 @router.get("/api/health", response_model=Health)
 def health(state: StateDep, store: StoreDep, agent: AgentDep) -> Health:
     cfg = store.config
     stats = agent.stats
+    cameras = {
+        c.name: bool(stats[c.name].snapshot().get("connected")) if c.name in stats else False
+        for c in cfg.cameras
+    }
+    site_alerts = getattr(agent, "site_alerts", None)
+    alerts = list(site_alerts()) if site_alerts else []
+    enabled_down = any(not cameras[c.name] for c in cfg.cameras if c.enabled)
     return Health(
-        status="ok",
+        status="degraded" if alerts or enabled_down else "ok",
         uptime_s=round(time.monotonic() - state.started, 3),
         site=cfg.site,
-        cameras={
-            c.name: bool(stats[c.name].snapshot().get("connected")) if c.name in stats else False
-            for c in cfg.cameras
-        },
+        cameras=cameras,
         read_only=cfg.api.auth.password_hash is None,
+        alerts=alerts,
     )
 
 
