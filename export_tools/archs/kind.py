@@ -59,17 +59,21 @@ class DecomNet(nn.Module):
         self.l_conv2 = nn.Sequential(_conv(c1, c1), _Act())
         self.i_out = _conv(2 * c1, s2, 1)
 
-    def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def folded(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(R, I) still folded at 1/scale resolution (3*s*s and s*s channels, pixel-shuffle order)."""
         x = self.unfold(image)
         f1 = self.conv1(x)
         f2 = self.conv2(f1)
         f3 = self.conv3(f2)
         f8 = self.conv8(torch.cat([self.up8(f3), f2], 1))
         f9 = self.conv9(torch.cat([self.up9(f8), f1], 1))
-        r = torch.sigmoid(self.fold(self.r_out(f9)))
-        l2 = self.l_conv2(f1)
-        i = torch.sigmoid(self.fold(self.i_out(torch.cat([l2, f9], 1))))
+        r = torch.sigmoid(self.r_out(f9))
+        i = torch.sigmoid(self.i_out(torch.cat([self.l_conv2(f1), f9], 1)))
         return r, i
+
+    def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        r, i = self.folded(image)
+        return self.fold(r), self.fold(i)
 
 
 class RestorationNet(nn.Module):
@@ -100,7 +104,12 @@ class RestorationNet(nn.Module):
         self.out = _conv(chans[0], 3 * s2)
 
     def forward(self, r: torch.Tensor, i: torch.Tensor) -> torch.Tensor:
-        x = self.unfold(torch.cat([r, i], 1))
+        delta = self.fold(self.correction(self.unfold(torch.cat([r, i], 1))))
+        # residual on the input reflectance: the net learns the correction (denoise, de-cast)
+        return torch.clamp(delta + r, 0.0, 1.0)
+
+    def correction(self, x: torch.Tensor) -> torch.Tensor:
+        """U-Net on the unfolded (R, I): the folded correction added to R."""
         skips = []
         for k, block in enumerate(self.enc):
             if k > 0:
@@ -110,8 +119,7 @@ class RestorationNet(nn.Module):
         skips.pop()
         for up, block in zip(self.ups, self.dec, strict=True):
             x = block(torch.cat([up(x), skips.pop()], 1))
-        # residual on the input reflectance: the net learns the correction (denoise, de-cast)
-        return torch.clamp(self.fold(self.out(x)) + r, 0.0, 1.0)
+        return self.out(x)
 
 
 class IllumAdjustNet(nn.Module):
@@ -126,10 +134,14 @@ class IllumAdjustNet(nn.Module):
             _conv(2, c), _Act(), _conv(c, c), _Act(), _conv(c, c), _Act(), _conv(c, 1),
         )
 
+    def pooled(self, x: torch.Tensor, ratio: torch.Tensor) -> torch.Tensor:
+        """Adjustment logits at 1/scale resolution from the average-pooled illumination x."""
+        ratio_map = torch.ones_like(x) * ratio.reshape(-1, 1, 1, 1)
+        return self.body(torch.cat([x, ratio_map], 1))
+
     def forward(self, i: torch.Tensor, ratio: torch.Tensor) -> torch.Tensor:
         x = F.avg_pool2d(i, self.scale) if self.scale > 1 else i
-        ratio_map = torch.ones_like(x) * ratio.reshape(-1, 1, 1, 1)
-        y = self.body(torch.cat([x, ratio_map], 1))
+        y = self.pooled(x, ratio)
         if self.scale > 1:
             y = F.interpolate(y, scale_factor=float(self.scale), mode="bilinear", align_corners=False)
         return torch.sigmoid(y)
@@ -152,11 +164,64 @@ class KinDEnhancer(nn.Module):
         self.adjust = IllumAdjustNet(width, illum_scale)
         self.pad_multiple = math.lcm(self.decom.pad_multiple, self.restore.pad_multiple, self.adjust.pad_multiple)
 
+        d, s = decom_scale, restore_scale
+        self.fast = s > 1 and illum_scale == s and s % d == 0
+        if self.fast:
+            self.register_buffer("_bilinear", _bilinear_unfolded(s), persistent=False)
+
     def forward(self, image: torch.Tensor, ratio: torch.Tensor) -> torch.Tensor:
+        if self.fast:
+            return self._forward_folded(image, ratio)
+        return self.forward_reference(image, ratio)
+
+    def forward_reference(self, image: torch.Tensor, ratio: torch.Tensor) -> torch.Tensor:
+        """The literal KinD composition (what the stages train)."""
         r, i = self.decom(image)
         r_restored = self.restore(r, i)
         i_adjusted = self.adjust(i, ratio)
         return torch.clamp(r_restored * i_adjusted, 0.0, 1.0)
+
+    def _forward_folded(self, image: torch.Tensor, ratio: torch.Tensor) -> torch.Tensor:
+        """Same result as forward_reference, computed without full-resolution intermediates:
+        the decomposition output is refolded straight to the restoration's 1/s grid, the residual,
+        the bilinear upsampling of the illumination (a fixed 3x3 conv to s*s sub-pixels) and the
+        product all happen there, and one pixel-shuffle at the end restores full resolution."""
+        s, d = self.restore.scale, self.decom.scale
+        r_d, i_d = self.decom.folded(image)
+        r_s, i_s = _refold(r_d, d, s), _refold(i_d, d, s)
+        r_restored = torch.clamp(self.restore.correction(torch.cat([r_s, i_s], 1)) + r_s, 0.0, 1.0)
+        pooled = i_s.mean(1, keepdim=True)  # = avg_pool(I, s) at full resolution
+        y = self.adjust.pooled(pooled, ratio)
+        i_adj = torch.sigmoid(F.conv2d(F.pad(y, (1, 1, 1, 1), mode="replicate"), self._bilinear))
+        n, _, h, w = r_restored.shape
+        out = r_restored.reshape(n, 3, s * s, h, w) * i_adj.reshape(n, 1, s * s, h, w)
+        return F.pixel_shuffle(torch.clamp(out.reshape(n, 3 * s * s, h, w), 0.0, 1.0), s)
+
+
+def _refold(y: torch.Tensor, d: int, s: int) -> torch.Tensor:
+    """pixel_unshuffle(pixel_shuffle(y, d), s) without building the full-resolution tensor."""
+    if d == s:
+        return y
+    k = s // d
+    n, cdd, h, w = y.shape
+    c = cdd // (d * d)
+    y = y.reshape(n, c, d, d, h // k, k, w // k, k)  # (c, a, b, H, a', W, b'): row = (H*k + a')*d + a
+    y = y.permute(0, 1, 5, 2, 7, 3, 4, 6)  # (c, a', a, b', b, H, W): p = a'*d + a, q = b'*d + b
+    return y.reshape(n, c * s * s, h // k, w // k)
+
+
+def _bilinear_unfolded(s: int) -> torch.Tensor:
+    """3x3 conv weights [s*s,1,3,3]: bilinear x s upsampling (align_corners=False, edges clamped by
+    replicate padding) written directly in pixel-unshuffle order."""
+    taps = torch.zeros(s, 3, dtype=torch.float64)
+    for p in range(s):
+        t = (p + 0.5) / s - 0.5
+        if t < 0:
+            taps[p, 0], taps[p, 1] = -t, 1 + t
+        else:
+            taps[p, 1], taps[p, 2] = 1 - t, t
+    w = taps[:, None, :, None] * taps[None, :, None, :]  # (p, q, di, dj)
+    return w.reshape(s * s, 1, 3, 3).float()
 
 
 # published KinD sizes and the compact variant the product ships (kwargs are JSON-able)

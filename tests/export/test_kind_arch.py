@@ -100,3 +100,18 @@ def test_onnx_export_dynamic_hw_matches_torch(tmp_path):
         want = model(torch.from_numpy(x), torch.from_numpy(ratio)).numpy()
     assert got.shape == (1, 3, 48, 80)
     np.testing.assert_allclose(got, want, atol=1e-4)
+
+
+@pytest.mark.parametrize("decom_scale", [1, 2, 4])
+def test_folded_fast_path_equals_literal_kind_composition(decom_scale):
+    torch.manual_seed(3)
+    model = KinDEnhancer(**{**COMPACT_KWARGS, "decom_scale": decom_scale}).eval()
+    assert model.fast
+    x = torch.rand(2, 3, 32, 48)
+    ratio = torch.tensor([[2.0], [5.0]])
+    with torch.no_grad():
+        fast = model(x, ratio)
+        ref = model.forward_reference(x, ratio)
+    torch.testing.assert_close(fast, ref, atol=1e-5, rtol=0)
+    # the fixed upsampling weights are not part of the checkpoint
+    assert not any("bilinear" in k for k in model.state_dict())
