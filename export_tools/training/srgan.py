@@ -81,6 +81,8 @@ class Recipe(_Strict):
     seed: int = 0
     threads: int = Field(1, ge=0, le=64)
     device: str = "cpu"
+    # faithful stage only: continue from this checkpoint of the same generator (a longer schedule)
+    init_from: str | None = None
     time_budget_min: float = Field(40.0, gt=0)
     max_iters: int = Field(100_000, ge=1)
     lr: float = Field(5e-4, gt=0)
@@ -100,6 +102,8 @@ class Recipe(_Strict):
             raise ValueError(f"model scale {scale} differs from degradation scale {self.degradation.scale}")
         if self.data.hr_patch % scale:
             raise ValueError(f"data.hr_patch {self.data.hr_patch} must be a multiple of the scale {scale}")
+        if self.stage == "perceptual" and self.init_from is not None:
+            raise ValueError("stage 'perceptual' takes its start checkpoint from perceptual.init_from")
         if self.stage == "perceptual" and self.perceptual is None:
             raise ValueError("stage 'perceptual' needs a 'perceptual' section (init_from, loss weights)")
         try:
@@ -282,12 +286,14 @@ def train(recipe_path: Path, out_dir: Path | None = None, resume: bool = True,
 
     nets: dict[str, torch.nn.Module] = {"gen": gen}
     feat_net = None
-    if recipe.stage == "perceptual":
-        init = load_checkpoint(Path(per.init_from))
+    init_from = per.init_from if recipe.stage == "perceptual" else recipe.init_from
+    if init_from is not None:
+        init = load_checkpoint(Path(init_from))
         if init["arch"] != ARCH or _full_kwargs(init["arch_kwargs"]) != gen_kwargs(recipe):
-            raise ValueError(f"{per.init_from} holds {init['arch']} {init['arch_kwargs']}, "
+            raise ValueError(f"{init_from} holds {init['arch']} {init['arch_kwargs']}, "
                              f"the recipe's model is {ARCH} {gen_kwargs(recipe)}")
         gen.load_state_dict(init["state_dict"])
+    if recipe.stage == "perceptual":
         nets["d_img"] = build("image_discriminator", **per.image_disc).to(device)
         nets["d_feat"] = build("feature_discriminator", in_channels=per.feature_channels,
                                **per.feature_disc).to(device)
@@ -413,7 +419,7 @@ def train(recipe_path: Path, out_dir: Path | None = None, resume: bool = True,
         f"{clean['mean']['psnr_y_bicubic']:.2f} dB (+{clean['mean']['gain_db']:.2f})")
     (out / "metrics.json").write_text(json.dumps({"recipe_degradation": metrics, "clean": clean}, indent=2))
     final = save_checkpoint(out / "final.pt", arch=ARCH, arch_kwargs=gen_kwargs(recipe), model=gen, meta={
-        "recipe": recipe.model_dump(mode="json"), "iterations": it, "minutes": round(elapsed / 60, 2),
+        "recipe": recipe.model_dump(mode="json"), "init_from": init_from, "iterations": it, "minutes": round(elapsed / 60, 2),
         "training_images": names, "metrics": {"recipe_degradation": metrics["mean"], "clean": clean["mean"]},
     })
     log(f"wrote {final}")

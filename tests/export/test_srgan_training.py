@@ -106,3 +106,12 @@ def test_evaluate_identity_scale_and_psnr():
     imgs = {"x": np.clip(rng.normal(128, 40, (48, 48, 3)), 0, 255).astype(np.uint8)}
     r = evaluate(g, images=imgs)
     assert abs(r["mean"]["gain_db"]) < 0.3  # torch vs OpenCV bicubic differ only slightly
+
+
+def test_faithful_continuation_starts_from_checkpoint_and_refuses_other_arch(tmp_path):
+    first = train(_write(tmp_path, "f", max_iters=2), tmp_path / "f", resume=False)
+    cont = train(_write(tmp_path, "c", max_iters=1, init_from=str(first)), tmp_path / "c", resume=False)
+    assert load_checkpoint(cont)["meta"]["init_from"] == str(first)
+    other = {**TINY["model"], "channels": 12}
+    with pytest.raises(ValueError, match="holds srgan_generator"):
+        train(_write(tmp_path, "o", max_iters=1, init_from=str(first), model=other), tmp_path / "o")
