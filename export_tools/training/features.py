@@ -57,7 +57,7 @@ def train_feature_net(batches, iters: int, channels: int = 64, lr: float = 1e-3,
         opt.zero_grad()
         loss.backward()
         opt.step()
-        loss_value = float(loss)
+        loss_value = float(loss.detach())
         if progress is not None:
             progress(loss_value)
     enc.eval()
