@@ -48,7 +48,7 @@ def _cmd_quantize(args: argparse.Namespace) -> int:
     from export_tools.export.quantize import int8_summary
 
     out = quantize_step(args.work_dir, calibration=args.calibration, max_int8_kernel=args.max_int8_kernel,
-                        ov_preset=args.ov_preset, float_tail=args.float_tail)
+                        ov_preset=args.ov_preset, ov_ranges=args.ov_ranges, float_tail=args.float_tail)
     for kind, path in out.items():
         print(f"{kind}: {path}")
     print(f"ORT INT8 graph: {int8_summary(out['onnx_int8'])}")
@@ -125,6 +125,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--calibration", default="minmax", choices=["minmax", "percentile", "entropy"])
     s.add_argument("--max-int8-kernel", type=int, default=7, help="convs with larger kernels stay float in ORT")
     s.add_argument("--ov-preset", default="mixed", choices=["mixed", "performance"])
+    s.add_argument("--ov-ranges", default="minmax", choices=["minmax", "mean_minmax"],
+                   help="NNCF activation ranges: global min/max, or NNCF's per-image mean")
     s.add_argument("--float-tail", action="store_true", help="keep the ORT output stage (last conv onward) float")
     s.set_defaults(func=_cmd_quantize)
 

@@ -38,8 +38,8 @@ def _pad_multiple(ckpt: dict) -> int:
 
 
 def quantize_step(work_dir: Path, *, calibration: str = "minmax", max_int8_kernel: int = 7,
-                  ov_preset: str = "mixed", float_tail: bool = False, calib_feeds: list[dict] | None = None
-                  ) -> dict[str, Path]:
+                  ov_preset: str = "mixed", ov_ranges: str = "minmax", float_tail: bool = False,
+                  calib_feeds: list[dict] | None = None) -> dict[str, Path]:
     """model_fp32.onnx -> model_int8.onnx (ORT QDQ), openvino_fp16.xml, openvino_int8.xml (NNCF)."""
     work_dir = Path(work_dir)
     info = ExportInfo.load(work_dir)
@@ -55,7 +55,7 @@ def quantize_step(work_dir: Path, *, calibration: str = "minmax", max_int8_kerne
     out["openvino_fp16"] = openvino.convert_fp16(fp32, work_dir / openvino.FP16_NAME)
     steps.update()
     out["openvino_int8"] = openvino.quantize_int8(fp32, work_dir / openvino.INT8_NAME, calib_feeds,
-                                                  preset=ov_preset)
+                                                  preset=ov_preset, ranges=ov_ranges)
     steps.update()
     steps.close()
     return out
