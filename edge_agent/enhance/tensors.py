@@ -6,23 +6,29 @@ Images in the agent are BGR uint8 HxWx3 (OpenCV order).
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
+
+_INV255 = np.float32(1.0 / 255.0)
 
 
 def bgr_to_nchw(image: np.ndarray) -> np.ndarray:
     """BGR uint8 HxWx3 -> float32 1x3xHxW RGB in [0, 1]."""
     if image.ndim != 3 or image.shape[2] != 3:
         raise ValueError(f"expected an HxWx3 image, got shape {image.shape}")
-    rgb = image[:, :, ::-1].astype(np.float32) * (1.0 / 255.0)
-    return np.ascontiguousarray(rgb.transpose(2, 0, 1)[None])
+    out = np.empty((1, 3, image.shape[0], image.shape[1]), np.float32)
+    # one pass: channel flip + HWC->CHW as a strided view, scaled straight into the output
+    np.multiply(image.transpose(2, 0, 1)[::-1], _INV255, out=out[0], casting="unsafe")
+    return out
 
 
 def nchw_to_bgr(tensor: np.ndarray) -> np.ndarray:
     """float32 1x3xHxW RGB in [0, 1] -> BGR uint8 HxWx3 (clipped, rounded)."""
     if tensor.ndim != 4 or tensor.shape[0] != 1 or tensor.shape[1] != 3:
         raise ValueError(f"expected a 1x3xHxW tensor, got shape {tensor.shape}")
-    rgb = np.clip(tensor[0].transpose(1, 2, 0), 0.0, 1.0) * 255.0 + 0.5
-    return np.ascontiguousarray(rgb.astype(np.uint8)[:, :, ::-1])
+    planes = np.clip(tensor[0, ::-1], 0.0, 1.0)  # B, G, R planes, clipped (a new array)
+    # convertScaleAbs rounds and saturates to uint8; inputs are already >= 0 so abs() is a no-op
+    return cv2.merge([cv2.convertScaleAbs(p, alpha=255.0) for p in planes])
 
 
 def pad_to_multiple(tensor: np.ndarray, multiple: int) -> tuple[np.ndarray, tuple[int, int]]:
