@@ -99,6 +99,10 @@ class FacesConfig(StrictModel):
     margin: float = Field(default=0.25, ge=0.0, le=1.0, description="added around each box, fraction of side")
     max_faces: int = Field(default=5, ge=0, le=50)
     super_resolve: bool = True
+    sr_max_input: int = Field(
+        default=96, ge=16, le=1024,
+        description="face crops larger than this (px, long side) are shrunk to it before SR (bounds SR time)",
+    )
 
     @model_validator(mode="after")
     def _yunet_needs_path(self) -> FacesConfig:

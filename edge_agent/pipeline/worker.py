@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import cv2
 import numpy as np
 
 from edge_agent.config.schema import AgentConfig, CameraConfig, FacesConfig
@@ -136,6 +137,15 @@ class JobQueue:
 
 
 # --------------------------------------------------------------------------- stages
+
+
+def _bounded(crop: np.ndarray, max_side: int) -> np.ndarray:
+    """Shrink a face crop whose long side exceeds max_side (SR cost grows with its area)."""
+    h, w = crop.shape[:2]
+    if max(h, w) <= max_side:
+        return crop
+    f = max_side / max(h, w)
+    return cv2.resize(crop, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA)
 
 
 @dataclass
@@ -349,7 +359,7 @@ class Worker:
                     t = time.perf_counter()
                     try:
                         with stages.face_sr_lock:
-                            sr = stages.face_sr.upscale(crop)
+                            sr = stages.face_sr.upscale(_bounded(crop, fc.sr_max_input))
                         st.inc("faces_sr")
                     except Exception as exc:
                         log.exception("face super-resolution failed on camera %s", job.camera)

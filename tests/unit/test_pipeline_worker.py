@@ -88,7 +88,10 @@ def test_dark_frame_is_enhanced_faces_found_and_super_resolved(tmp_path, models)
     assert event.enhanced.mean() > dark.mean() * 1.5  # the tiny model brightens ~2x at ratio 5
     assert event.faces, "the astronaut's face was not found"
     face = event.faces[0]
-    assert face.sr.shape[:2] == (face.crop.shape[0] * 4, face.crop.shape[1] * 4)
+    h, w = face.crop.shape[:2]
+    f = min(1.0, 96 / max(h, w))  # faces.sr_max_input (default 96): larger crops are shrunk first
+    assert face.sr.shape[:2] == (round(h * f) * 4, round(w * f) * 4)
+    assert max(face.sr.shape[:2]) <= 96 * 4
     x, y, bw, bh = face.box
     assert 170 <= x + bw / 2 <= 470 and 30 <= y + bh / 2 <= 330
     assert {m.name for m in event.models} == {"lowlight", "face_sr"}
