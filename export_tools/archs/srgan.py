@@ -13,6 +13,7 @@ feature maps of a feature extractor (the feature-domain GAN of SRFeat / KR 10-21
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 import torch
@@ -54,13 +55,69 @@ class ResidualBlock(nn.Module):
         return x + out
 
 
+def _cubic(x: float, a: float = -0.75) -> float:
+    x = abs(x)
+    if x <= 1.0:
+        return ((a + 2.0) * x - (a + 3.0)) * x * x + 1.0
+    if x < 2.0:
+        return ((a * x - 5.0 * a) * x + 8.0 * a) * x - 4.0 * a
+    return 0.0
+
+
+def _phase_taps(scale: int, mode: str) -> list[list[float]]:
+    """Per output phase p (0..scale-1), 5 weights on input offsets -2..+2 that reproduce
+    F.interpolate(mode, align_corners=False) upsampling (torch's cubic a = -0.75)."""
+    rows = []
+    for p in range(scale):
+        src = (p + 0.5) / scale - 0.5  # source coordinate relative to the input pixel
+        fl = math.floor(src)
+        t = src - fl
+        w = [0.0] * 5
+        if mode == "bicubic":
+            for off in (-1, 0, 1, 2):
+                w[fl + off + 2] += _cubic(t - off)
+        else:  # bilinear
+            w[fl + 2] += 1.0 - t
+            w[fl + 3] += t
+        rows.append(w)
+    return rows
+
+
+class PhaseUpsample(nn.Module):
+    """Bicubic/bilinear upsampling as edge padding + a fixed 5x5 grouped conv to scale^2 phases.
+
+    Exactly F.interpolate(..., align_corners=False) (borders included: edge padding is torch's index
+    clamping), but it exports as Pad + Conv, which ONNX Runtime and OpenVINO run far faster than a
+    cubic Resize/Interpolate node. forward() returns the phases, [N, C*s^2, h, w], ready for
+    PixelShuffle(s), so a caller can add them to other phase-ordered features first. The kernel is
+    a non-persistent buffer: checkpoints do not change.
+    """
+
+    def __init__(self, scale: int, mode: str, channels: int = 3):
+        super().__init__()
+        taps = torch.tensor(_phase_taps(scale, mode), dtype=torch.float32)  # [s, 5]
+        kernel = taps[:, None, :, None] * taps[None, :, None, :]  # [s(py), s(px), 5, 5]
+        kernel = kernel.reshape(scale * scale, 1, 5, 5).repeat(channels, 1, 1, 1)
+        self.register_buffer("kernel", kernel, persistent=False)
+        self.channels = channels
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(F.pad(x, (2, 2, 2, 2), mode="replicate"), self.kernel, groups=self.channels)
+
+
 class SRGANGenerator(nn.Module):
     """Compact SRGAN/SRFeat generator.
+
+    keep_float: ONNX node-name prefixes that INT8 quantization must leave in float: the fixed
+    interpolation kernel of the global skip carries the whole picture, and 8 bits there cost
+    ~0.15 dB for no speed.
 
     scale: 2, 3 or 4. upsampler: "progressive" = SRGAN's [conv C->C*r^2, PixelShuffle(r), act] stages
     (x2 twice for x4) then a conv to RGB at full size; "direct" = one conv C->3*s^2 at low resolution and
     PixelShuffle(s) (ESPCN-style, far cheaper on the CPU). global_skip adds an upsampled copy of the input.
     """
+
+    keep_float = ("/skip_up/",)
 
     def __init__(self, scale: int = 4, n_blocks: int = 8, channels: int = 32, srfeat_skip: bool = False,
                  batch_norm: bool = False, act: Act = "relu", upsampler: str = "progressive",
@@ -99,6 +156,8 @@ class SRGANGenerator(nn.Module):
         else:
             stages = [nn.Conv2d(channels, 3 * scale * scale, 3, padding=1), nn.PixelShuffle(scale)]
         self.upsample = nn.Sequential(*stages)
+        self.direct = upsampler == "direct"
+        self.skip_up = PhaseUpsample(scale, global_skip) if global_skip != "none" else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         head = self.head(x)
@@ -113,10 +172,12 @@ class SRGANGenerator(nn.Module):
             for block in self.blocks:
                 feat = block(feat)
             feat = head + self.body_tail(feat)
-        out = self.upsample(feat)
-        if self.global_skip != "none":
-            out = out + F.interpolate(x, scale_factor=float(self.scale), mode=self.global_skip,
-                                      align_corners=False)
+        if self.skip_up is None:
+            out = self.upsample(feat)
+        elif self.direct:  # both branches are phase-ordered: add them, then one PixelShuffle
+            out = F.pixel_shuffle(self.upsample[0](feat) + self.skip_up(x), self.scale)
+        else:
+            out = self.upsample(feat) + F.pixel_shuffle(self.skip_up(x), self.scale)
         if not self.training:
             out = out.clamp(0.0, 1.0)
         return out

@@ -32,6 +32,7 @@ def convert_fp16(onnx_path: Path, out_xml: Path) -> Path:
 
 def quantize_int8(onnx_path: Path, out_xml: Path, calib_feeds: list[dict[str, np.ndarray]], *,
                   preset: str = "mixed", ranges: str = "minmax", ignored_names: Iterable[str] = (),
+                  ignored_prefixes: Iterable[str] = (),
                   fast_bias_correction: bool = True) -> Path:
     """ONNX -> OpenVINO IR -> NNCF INT8 calibrated on `calib_feeds` (dicts keyed by input name)."""
     import nncf
@@ -52,7 +53,9 @@ def quantize_int8(onnx_path: Path, out_xml: Path, calib_feeds: list[dict[str, np
     out_xml = Path(out_xml)
     out_xml.parent.mkdir(parents=True, exist_ok=True)
     model = ov.convert_model(str(onnx_path))
-    names = list(ignored_names)
+    prefixes = tuple(ignored_prefixes)
+    names = list(ignored_names) + [op.get_friendly_name() for op in model.get_ops()
+                                   if prefixes and op.get_friendly_name().startswith(prefixes)]
     quantized = nncf.quantize(
         model,
         nncf.Dataset(list(calib_feeds)),

@@ -37,6 +37,16 @@ def _pad_multiple(ckpt: dict) -> int:
     return int(getattr(build(ckpt["arch"], **ckpt.get("arch_kwargs", {})), "pad_multiple", 1))
 
 
+def _keep_float(arch: str) -> tuple[str, ...]:
+    """Node-name prefixes the architecture asks INT8 to leave in float (its `keep_float`)."""
+    from export_tools.archs.registry import arch_class
+
+    try:
+        return tuple(getattr(arch_class(arch), "keep_float", ()))
+    except KeyError:
+        return ()
+
+
 def quantize_step(work_dir: Path, *, calibration: str = "minmax", max_int8_kernel: int = 7,
                   ov_preset: str = "mixed", ov_ranges: str = "minmax", float_tail: bool = False,
                   calib_feeds: list[dict] | None = None) -> dict[str, Path]:
@@ -47,15 +57,17 @@ def quantize_step(work_dir: Path, *, calibration: str = "minmax", max_int8_kerne
     if calib_feeds is None:
         calib_feeds = samples.calibration(info.task, info.scale, info.pad_multiple,
                                           samples.ratio_fn_for(info.arch, info.checkpoint))
+    keep_float = _keep_float(info.arch)
     steps = tqdm(total=3, desc="quantize", unit="step")
     out = {"onnx_int8": quantize.quantize_onnx_int8(fp32, work_dir / quantize.INT8_NAME, calib_feeds,
                                                     calibration=calibration, max_int8_kernel=max_int8_kernel,
-                                                    float_tail=float_tail)}
+                                                    exclude_prefixes=keep_float, float_tail=float_tail)}
     steps.update()
     out["openvino_fp16"] = openvino.convert_fp16(fp32, work_dir / openvino.FP16_NAME)
     steps.update()
     out["openvino_int8"] = openvino.quantize_int8(fp32, work_dir / openvino.INT8_NAME, calib_feeds,
-                                                  preset=ov_preset, ranges=ov_ranges)
+                                                  preset=ov_preset, ranges=ov_ranges,
+                                                  ignored_prefixes=keep_float)
     steps.update()
     steps.close()
     return out

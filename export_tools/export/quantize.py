@@ -83,7 +83,8 @@ def _name_nodes(model: onnx.ModelProto) -> None:
 
 def quantize_onnx_int8(fp32_path: Path, out_path: Path, calib_feeds: list[dict[str, np.ndarray]], *,
                        max_int8_kernel: int = 7, per_channel: bool = True, calibration: str = "minmax",
-                       exclude: Iterable[str] = (), float_tail: bool = False) -> Path:
+                       exclude: Iterable[str] = (), exclude_prefixes: Iterable[str] = (),
+                       float_tail: bool = False) -> Path:
     """Write a static INT8 QDQ model calibrated on `calib_feeds`; returns out_path."""
     if not calib_feeds:
         raise QuantizeError("no calibration images: INT8 calibration needs real inputs")
@@ -100,7 +101,10 @@ def quantize_onnx_int8(fp32_path: Path, out_path: Path, calib_feeds: list[dict[s
         model = onnx.load(str(pre))
         _name_nodes(model)
         onnx.save(model, str(pre))
+        prefixes = tuple(exclude_prefixes)
         keep_float = set(large_kernel_convs(model, max_int8_kernel)) | set(exclude)
+        if prefixes:
+            keep_float |= {n.name for n in model.graph.node if n.name.startswith(prefixes)}
         if float_tail:
             keep_float |= set(output_tail(model))
         keep_float = sorted(keep_float)

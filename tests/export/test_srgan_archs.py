@@ -72,8 +72,10 @@ def test_discriminators_give_one_logit_per_sample_and_learn():
     d_feat = build("feature_discriminator", in_channels=16, base=8, n_stages=2)
     assert isinstance(d_feat, FeatureDiscriminator)
     assert d_feat(torch.rand(2, 16, 12, 12)).shape == (2, 1)
-    # a few steps separate constant-bright "real" maps from dark "fake" ones
+    # a few steps separate constant-bright "real" maps from dark "fake" ones (no BatchNorm here:
+    # with per-batch statistics an all-real and an all-fake batch look alike)
     torch.manual_seed(0)
+    d_feat = build("feature_discriminator", in_channels=16, base=8, n_stages=2, batch_norm=False)
     opt = torch.optim.Adam(d_feat.parameters(), lr=1e-3)
     real, fake = torch.rand(4, 16, 8, 8) + 1.0, torch.rand(4, 16, 8, 8) - 1.0
     bce = torch.nn.functional.binary_cross_entropy_with_logits
@@ -100,3 +102,20 @@ def test_generator_exports_to_onnx_with_dynamic_size(tmp_path):
         ref = g(x).numpy()
     assert y.shape == (1, 3, 48, 80)
     assert abs(y - ref).max() < 1e-4
+
+
+@pytest.mark.parametrize("mode", ["bicubic", "bilinear"])
+@pytest.mark.parametrize("scale", [2, 3, 4])
+def test_phase_upsample_equals_interpolate_borders_included(mode, scale):
+    from export_tools.archs.srgan import PhaseUpsample
+
+    x = torch.rand(2, 3, 11, 17)
+    ref = torch.nn.functional.interpolate(x, scale_factor=float(scale), mode=mode, align_corners=False)
+    out = torch.nn.functional.pixel_shuffle(PhaseUpsample(scale, mode)(x), scale)
+    assert out.shape == ref.shape
+    assert float((out - ref).abs().max()) < 1e-5
+
+
+def test_global_skip_kernel_is_not_in_checkpoints():
+    g = SRGANGenerator(scale=4, n_blocks=1, channels=8, upsampler="direct", global_skip="bicubic")
+    assert not any(k.startswith("skip_up") for k in g.state_dict())
