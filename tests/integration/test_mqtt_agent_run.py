@@ -4,6 +4,7 @@ control-room receiver: signed events with every image arrive; SIGKILL -> the las
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
@@ -115,3 +116,31 @@ def test_sigkill_of_the_agent_leaves_offline(tmp_path, models_dir, clip, rig):
         proc.kill()
         proc.communicate()
     assert b"stopped" not in sniffer.payloads(AVAILABILITY)
+
+
+def test_set_command_is_applied_live_and_saved_to_the_config_file(tmp_path, models_dir, clip, rig):
+    broker, _rx, sniffer = rig
+    config = write_config(tmp_path, models_dir, clip.path, broker.port, loop=True)
+    results = Sniffer(broker.port, "nightwatch/lab/cam1/set/#")
+    proc = agent(config)
+    try:
+        wait_for(lambda: sniffer.payloads(AVAILABILITY)[-1:] == [b"online"], 60, what="'online'")
+        results.publish("nightwatch/lab/cam1/set/low_light_ratio", "7.5")
+        topic = "nightwatch/lab/cam1/set/low_light_ratio/result"
+        wait_for(lambda: results.payloads(topic), 20, what="the command result")
+        assert json.loads(results.payloads(topic)[-1])["ok"] is True
+        saved = yaml.safe_load(config.read_text())
+        assert saved["cameras"][0]["low_light"]["ratio"] == 7.5
+        # an out-of-range value is refused and changes nothing
+        results.publish("nightwatch/lab/cam1/set/low_light_ratio", "99")
+        wait_for(lambda: len(results.payloads(topic)) >= 2, 20, what="the refusal")
+        refusal = json.loads(results.payloads(topic)[-1])
+        assert refusal["ok"] is False and "low_light_ratio" in refusal["error"]
+        assert yaml.safe_load(config.read_text())["cameras"][0]["low_light"]["ratio"] == 7.5
+    finally:
+        results.close()
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.communicate(timeout=30)
+        finally:
+            proc.kill()
