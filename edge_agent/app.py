@@ -45,12 +45,12 @@ class StartupError(Exception):
 # --------------------------------------------------------------------------- builders
 
 
-def build_stages(cfg: AgentConfig) -> tuple[Stages, dict[str, str]]:
+def build_stages(cfg: AgentConfig) -> Stages:
     """Load both models once (sha256-verified) and wire the enhancement stages.
 
     A model that cannot be loaded (missing, corrupt, unloadable) turns its stage off instead of
     stopping the box: events then carry the original images and the agent raises a model_failed
-    alert. Returns (stages, {stage: error}) for the models that failed.
+    alert; Stages.unavailable says which and why.
     """
     from edge_agent.enhance.face_sr import FaceSuperResolver
     from edge_agent.enhance.faces import FaceDetector, crop_with_margin
@@ -71,14 +71,14 @@ def build_stages(cfg: AgentConfig) -> tuple[Stages, dict[str, str]]:
         if cam.enabled and cam.faces.enabled:
             FaceDetector(cam.faces)
     low, sr = loaded.get("low_light"), loaded.get("face_sr")
-    stages = Stages(
+    return Stages(
         low_light=LowLightEnhancer(low) if low else None,
         face_detector=FaceDetector,
         crop=crop_with_margin,
         face_sr=FaceSuperResolver(sr) if sr else None,
         models={stage: lm.info for stage, lm in loaded.items()},
+        unavailable=failed,
     )
-    return stages, failed
 
 
 def build_publisher(cfg: AgentConfig, on_command: Any = None) -> Any:
@@ -148,10 +148,7 @@ class Agent:
         self.config = config
         self.store = store  # ConfigStore: live settings from MQTT commands are saved through it
         self._running_config = config  # what the parts were built from (restart-only keys)
-        self.model_failures: dict[str, str] = {}
-        if stages is None:
-            stages, self.model_failures = build_stages(config)
-        self.stages = stages
+        self.stages = stages if stages is not None else build_stages(config)
         self.publisher = publisher if publisher is not None else build_publisher(config, self._on_command)
         cameras = [c for c in config.cameras if c.enabled]
         self.stats: dict[str, CameraStats] = {c.name: CameraStats(c.name) for c in config.cameras}
@@ -226,7 +223,7 @@ class Agent:
             raise RuntimeError("agent already started")
         self._started = True
         self.publisher.start()
-        for stage, error in self.model_failures.items():
+        for stage, error in self.stages.unavailable.items():
             self.agent_alerts.model_unavailable(stage, error)
         for i in range(self.config.pipeline.workers):
             t = threading.Thread(target=self.worker.run, args=(self._stop_workers,), name=f"worker-{i}", daemon=True)

@@ -165,6 +165,8 @@ class Stages:
     crop: Callable[..., tuple[np.ndarray, tuple[int, int, int, int]]] | None = None
     face_sr: Any | None = None
     models: dict[str, ModelInfo] = field(default_factory=dict)
+    # stage -> why its model could not be loaded (the stage is off; events say so in `errors`)
+    unavailable: dict[str, str] = field(default_factory=dict)
     # one lock per model: a runtime's compiled model is not assumed to be thread-safe
     low_light_lock: threading.Lock = field(default_factory=threading.Lock)
     face_sr_lock: threading.Lock = field(default_factory=threading.Lock)
@@ -307,7 +309,7 @@ class Worker:
         event.luma = luma(original)
         enhanced = None
         ll = cam.low_light
-        if ll.enabled and stages.low_light is None and event.luma < ll.luma_threshold:
+        if ll.enabled and "low_light" in stages.unavailable and event.luma < ll.luma_threshold:
             event.errors.append("low_light: model unavailable; original published")
         if ll.enabled and stages.low_light is not None and event.luma < ll.luma_threshold:
             t = time.perf_counter()
@@ -353,7 +355,7 @@ class Worker:
                     event.errors.append(f"face_crop: {type(exc).__name__}: {exc}")
                     continue
                 sr = None
-                if fc.super_resolve and stages.face_sr is None and "face_sr: model unavailable" not in event.errors:
+                if fc.super_resolve and "face_sr" in stages.unavailable and "face_sr: model unavailable" not in event.errors:
                     event.errors.append("face_sr: model unavailable")
                 if fc.super_resolve and stages.face_sr is not None:
                     t = time.perf_counter()
