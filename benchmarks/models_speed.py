@@ -15,9 +15,10 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
-import platform
 import sys
 from pathlib import Path
+
+from machine import cpu_name  # benchmarks/machine.py (scripts run from this folder)
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -108,15 +109,6 @@ def bench_case(name: str, models_dir: Path, threads: int, repeats: int) -> tuple
               f"**{'met' if ratio_ok else 'MISSED'}**).", ""]
     return lines, verdict
 
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def main(argv: list[str] | None = None) -> int:

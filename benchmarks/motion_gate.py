@@ -21,6 +21,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from machine import cpu_name  # benchmarks/machine.py (scripts run from this folder)
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -106,15 +107,6 @@ DOWNSCALES = [
     ("**used**: downscale_gray = green plane, stride 6", lambda f: downscale_gray(f, 180)),
 ]
 
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -5,10 +5,25 @@ from __future__ import annotations
 import os
 import random
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
+import yaml
+from pydantic import BaseModel
+
+T = TypeVar("T", bound=BaseModel)
+
+
+def load_recipe(path: Path, model: type[T]) -> T:
+    """Read a YAML recipe and validate it with its pydantic model (extra keys are refused)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"recipe {path} not found")
+    data = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(data, dict):
+        raise ValueError(f"recipe {path} must be a YAML mapping")
+    return model.model_validate(data)
 
 
 def setup(seed: int, threads: int = 0) -> None:

@@ -26,7 +26,6 @@ from typing import Literal
 import cv2
 import numpy as np
 import torch
-import yaml
 from pydantic import BaseModel, ConfigDict, Field
 from torch.nn import functional as F
 from tqdm import tqdm
@@ -35,7 +34,7 @@ from edge_agent.enhance.tensors import pad_to_multiple
 from export_tools.archs.kind import COMPACT_KWARGS, KinDEnhancer
 from export_tools.data import images as image_sets
 from export_tools.data.lowlight import NightPatches, synth_night
-from export_tools.training import losses
+from export_tools.training import common, losses
 from export_tools.training.common import build_from_checkpoint, load_checkpoint, save_checkpoint, setup
 
 ARCH = "kind_enhancer"
@@ -71,13 +70,7 @@ class KinDRecipe(BaseModel):
 
 
 def load_recipe(path: Path) -> KinDRecipe:
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"recipe {path} not found")
-    data = yaml.safe_load(path.read_text()) or {}
-    if not isinstance(data, dict):
-        raise ValueError(f"recipe {path} must be a YAML mapping")
-    return KinDRecipe.model_validate(data)
+    return common.load_recipe(path, KinDRecipe)
 
 
 def _training_images(recipe: KinDRecipe) -> tuple[list[np.ndarray], list[str]]:

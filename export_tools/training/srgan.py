@@ -18,13 +18,13 @@ from typing import Any, Literal
 import numpy as np
 import torch
 import torch.nn.functional as F
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from tqdm import tqdm
 
 from edge_agent.enhance.tensors import rgb_to_y
 from export_tools.archs.registry import build
 from export_tools.data.lowres import DegradeSpec, PatchSampler, bicubic_upscale, degrade, mod_crop
+from export_tools.training import common
 from export_tools.training.common import load_checkpoint, save_checkpoint, setup
 
 ARCH = "srgan_generator"
@@ -115,13 +115,7 @@ class Recipe(_Strict):
 
 
 def load_recipe(path: Path) -> Recipe:
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"recipe {path} not found")
-    data = yaml.safe_load(path.read_text()) or {}
-    if not isinstance(data, dict):
-        raise ValueError(f"recipe {path} must be a YAML mapping")
-    return Recipe.model_validate(data)
+    return common.load_recipe(path, Recipe)
 
 
 def load_training_images(sources: list[str]) -> tuple[list[np.ndarray], list[str]]:
