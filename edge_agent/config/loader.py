@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
-from pydantic import SecretStr, ValidationError
+from pydantic import BaseModel, SecretStr, ValidationError
 
 from edge_agent.config.schema import AgentConfig
+
+M = TypeVar("M", bound=BaseModel)
 
 
 class ConfigError(Exception):
@@ -63,8 +65,9 @@ def format_validation_error(err: ValidationError, lines: dict[tuple, int] | None
     return problems
 
 
-def parse_config(text: str, source: str = "<config>") -> AgentConfig:
-    """Validate YAML text; raise ConfigError naming every bad key."""
+def parse_config(text: str, source: str = "<config>", model: type[M] = AgentConfig) -> M:
+    """Validate YAML text with `model` (the agent's config by default); raise ConfigError naming
+    every bad key and its line."""
     try:
         data: Any = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -74,18 +77,18 @@ def parse_config(text: str, source: str = "<config>") -> AgentConfig:
     if not isinstance(data, dict):
         raise ConfigError(source, ["the file must hold a mapping (key: value) at the top level"])
     try:
-        return AgentConfig.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(source, format_validation_error(exc, _line_index(text))) from exc
 
 
-def load_config(path: str | Path) -> AgentConfig:
+def load_config(path: str | Path, model: type[M] = AgentConfig) -> M:
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(str(path), [f"cannot read: {exc.strerror or exc}"]) from exc
-    return parse_config(text, str(path))
+    return parse_config(text, str(path), model)
 
 
 def _plain(value: Any, reveal: bool) -> Any:

@@ -6,10 +6,9 @@ import re
 from pathlib import Path
 from typing import Literal
 
-import yaml
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, model_validator
 
-from edge_agent.config.loader import ConfigError, _line_index, format_validation_error
+from edge_agent.config.loader import load_config
 from edge_agent.config.schema import NAME_RE, MqttConnectionConfig, StrictModel
 
 
@@ -50,18 +49,4 @@ class ReceiverConfig(StrictModel):
 
 
 def load_receiver_config(path: str | Path) -> ReceiverConfig:
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(str(path), [f"cannot read: {exc.strerror or exc}"]) from exc
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(str(path), [f"not valid YAML: {exc}"]) from exc
-    if not isinstance(data, dict):
-        raise ConfigError(str(path), ["the file must hold a mapping (key: value) at the top level"])
-    try:
-        return ReceiverConfig.model_validate(data)
-    except ValidationError as exc:
-        raise ConfigError(str(path), format_validation_error(exc, _line_index(text))) from exc
+    return load_config(path, ReceiverConfig)
