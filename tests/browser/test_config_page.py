@@ -149,3 +149,7 @@ def test_draw_zone_change_sensitivity_save_and_inline_error(served, browser):
     wait.until(EC.text_to_be_present_in_element((By.ID, "form-error"), "Log in to save"))
     assert path.read_bytes() == before
     assert browser.execute_script("return document.getElementById('counter-frames').textContent") == "0"
+    assert browser.find_element(By.ID, "counter-alerts").text == "none"
+    # an open camera health alert shows up in the live status on the next poll
+    agent.stats["door"].set_state(alerts=[{"type": "covered", "severity": "major", "message": "lens covered"}])
+    wait.until(EC.text_to_be_present_in_element((By.ID, "counter-alerts"), "covered (major)"))

@@ -140,6 +140,11 @@ async function pollCounters() {
     "faces", "faces_sr", "events_published", "errors"];
   for (const k of rows) addRow(dl, k, String(s[k] ?? 0));
   for (const [stage, ms] of Object.entries(s.stage_ms_avg || {})) addRow(dl, stage + " (avg ms)", ms.toFixed(1));
+  const alerts = (s.alerts || []).map((a) => a.type + " (" + a.severity + ")");
+  const h = await api("GET", "/api/health");
+  if (h.ok) for (const a of (await h.json()).alerts || []) alerts.push("site: " + a.type + " (" + a.severity + ")");
+  addRow(dl, "alerts", alerts.length ? alerts.join(", ") : "none");
+  $("counter-alerts").classList.toggle("alerting", alerts.length > 0);
 }
 
 function addRow(dl, key, value) {
