@@ -205,6 +205,8 @@ class MqttPublisher:
         self._event_seq: OrderedDict[str, int] = OrderedDict()
         self._client: paho.Client | None = None
         self._connected = False
+        self._commands_ready = False
+        self._commands_mid: int | None = None
         self._closing = threading.Event()
         self._encoder_done = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -277,6 +279,11 @@ class MqttPublisher:
     @property
     def connected(self) -> bool:
         return self._connected
+
+    @property
+    def commands_ready(self) -> bool:
+        """The broker acknowledged the subscription to this site's /set command topics."""
+        return self._connected and self._commands_ready
 
     def status(self) -> dict[str, Any]:
         return {
@@ -377,8 +384,10 @@ class MqttPublisher:
         self._last_problem = None
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
+        client.on_subscribe = self._on_subscribe
         self._client = client
         self._connected = True
+        self._commands_ready = False
         log.info(
             "connected to MQTT broker %s:%d as %s; %d spooled record(s) to replay",
             self.cfg.host,
@@ -387,7 +396,7 @@ class MqttPublisher:
             len(self.spool),
         )
         client.publish(self.topics.availability, ONLINE, qos=1, retain=True)
-        client.subscribe(self.topics.command_filter, qos=1)
+        self._commands_mid = client.subscribe(self.topics.command_filter, qos=1)[1]
         with self._lock:
             self._dirty |= {f"motion:{c}" for c in self._motion} | {f"stats:{c}" for c in self._stats}
             if self.cfg.home_assistant_discovery:
@@ -395,6 +404,10 @@ class MqttPublisher:
         if self.cfg.home_assistant_discovery:
             client.subscribe(discovery.status_topic(self.cfg.discovery_prefix), qos=1)
         return True
+
+    def _on_subscribe(self, _c, _u, mid, _reason_codes, _props) -> None:
+        if mid == self._commands_mid:
+            self._commands_ready = True
 
     def _on_disconnect(self, _c, _u, _flags, reason_code, _props) -> None:
         if self._connected and not self._closing.is_set():

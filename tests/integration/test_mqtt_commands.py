@@ -27,6 +27,7 @@ def setup(tmp_path):
         pub = MqttPublisher(MqttConfig(port=broker.port, spool_dir=tmp_path / "spool"), "site1", ["cam1", "cam2"], on_command)
         pub.start()
         wait_for(lambda: sniffer.payloads(DISCOVERY), 15, what="discovery config")
+        wait_for(lambda: pub.commands_ready, 10, what="subscribed to the command topics")
         yield pub, sniffer, calls
         pub.close()
         sniffer.close()
@@ -72,7 +73,7 @@ def test_a_stale_retained_command_is_not_applied_on_connect(tmp_path, setup):
     pub2 = MqttPublisher(cfg, "site1", ["cam1"], lambda *a: later.append(a))
     pub2.start()
     try:
-        wait_for(lambda: pub2.connected, 10, what="second agent connected")
+        wait_for(lambda: pub2.commands_ready, 10, what="second agent subscribed to its commands")
         sniffer.publish(f"{BASE}/cam1/set/enabled", "ON")  # a live command after the retained one
         wait_for(lambda: later, 10, what="live command")
         assert later == [("cam1", "enabled", True)]  # the retained face_sr OFF was not re-applied
