@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 import pytest
+from fixtures.ports import free_port  # noqa: F401 (re-exported for the tests)
 
 MOSQUITTO = shutil.which("mosquitto") or (
     "/usr/sbin/mosquitto" if os.path.exists("/usr/sbin/mosquitto") else None
@@ -34,10 +35,6 @@ def require_mosquitto() -> None:
         pytest.skip("mosquitto is not installed (Debian package 'mosquitto')")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _openssl(*args: str, cwd: Path) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import signal
-import socket
 import subprocess
 import time
 import urllib.error
@@ -13,6 +12,7 @@ import urllib.request
 
 import pytest
 import yaml
+from fixtures.ports import free_port
 from test_agent_run import agent_cmd, write_config
 
 from edge_agent.api.auth import hash_password
@@ -21,10 +21,6 @@ from edge_agent.demo import generate_night_clip
 pytestmark = pytest.mark.slow
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _call(url: str, method: str = "GET", body: dict | None = None, token: str | None = None):
@@ -43,7 +39,7 @@ def _call(url: str, method: str = "GET", body: dict | None = None, token: str | 
 
 def test_agent_serves_api_and_applies_a_live_change(tmp_path, models_dir):
     clip = generate_night_clip(tmp_path / "clip.avi", 320, 180, 10.0, 3.0, person=None)
-    port = _free_port()
+    port = free_port()
     cfg_path = write_config(
         tmp_path / "agent.yaml", models_dir, tmp_path / "events", {"file": str(clip.path), "loop": True},
         api={"bind": "127.0.0.1", "port": port, "auth": {"password_hash": hash_password("installer-pw")}},

@@ -11,7 +11,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from fixtures.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 ANSIBLE = ROOT / "ansible"
@@ -32,10 +32,6 @@ if shutil.which("ansible-playbook", path=str(BIN)) is None:
     pytest.skip("ansible-playbook is not installed (dev extra)", allow_module_level=True)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _write_clip(path: Path) -> None:
@@ -53,7 +49,7 @@ class Deployment:
     def __init__(self, tmp: Path, models: Path):
         self.tmp = tmp
         self.root = tmp / "root"
-        self.port = _free_port()
+        self.port = free_port()
         self.clip = tmp / "clip.avi"
         _write_clip(self.clip)
         self.models = models
