@@ -170,9 +170,10 @@ class Receiver:
             lost = threading.Event()
             client.on_message = lambda _c, _u, msg: self.handle(msg.topic, msg.payload)
             client.on_disconnect = lambda *_a, _lost=lost: _lost.set()
-            client.subscribe(all_sites_filter(self.prefix), qos=1)
-            log.info("receiver connected to %s:%d, subscribed to %s", mcfg.host, mcfg.port, all_sites_filter(self.prefix))
-            self.connected.set()
+            # `connected` means ready to receive: set once the broker acknowledged the subscription
+            mid = client.subscribe(all_sites_filter(self.prefix), qos=1)[1]
+            client.on_subscribe = lambda _c, _u, m, *_a, _mid=mid: self.connected.set() if m == _mid else None
+            log.info("receiver connected to %s:%d, subscribing to %s", mcfg.host, mcfg.port, all_sites_filter(self.prefix))
             while not self._stop.is_set() and not lost.is_set():
                 client.loop(timeout=0.1)
             self.connected.clear()
