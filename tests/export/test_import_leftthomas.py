@@ -10,14 +10,6 @@ from export_tools.archs.srgan_leftthomas import LeftThomasGenerator, import_left
 from export_tools.training.common import build_from_checkpoint
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _weights(shared_dir):
     path = shared_dir / "weights" / "srgan_x4_leftthomas.pth"
     if not path.is_file():

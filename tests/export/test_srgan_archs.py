@@ -11,15 +11,6 @@ from export_tools.archs.registry import build
 from export_tools.archs.srgan import FeatureDiscriminator, ImageDiscriminator, SRGANGenerator
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Tiny tensors on a busy 2-core box: one thread avoids OpenMP oversubscription stalls."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.mark.parametrize("scale", [2, 3, 4])
 @pytest.mark.parametrize("srfeat", [False, True])
 @pytest.mark.parametrize("upsampler", ["progressive", "direct"])

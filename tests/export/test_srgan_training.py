@@ -12,15 +12,6 @@ from pydantic import ValidationError
 from export_tools.training.common import build_from_checkpoint, load_checkpoint
 from export_tools.training.srgan import Recipe, evaluate, load_recipe, psnr_y, train
 
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Tiny tensors on a busy 2-core box: one thread avoids OpenMP oversubscription stalls."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 TINY = {
     "name": "tiny", "threads": 1, "max_iters": 6, "log_every": 2, "checkpoint_every_s": 1000,
     "model": {"scale": 4, "n_blocks": 1, "channels": 8, "srfeat_skip": True, "upsampler": "direct"},
