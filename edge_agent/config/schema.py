@@ -63,7 +63,20 @@ class SourceConfig(StrictModel):
 class MotionConfig(StrictModel):
     frame_height: int = Field(default=180, ge=60, le=720, description="height of the downscaled gray copy")
     blur_kernel: int = Field(default=5, ge=1, le=31, description="odd Gaussian kernel size (1 = no blur)")
-    threshold: int = Field(default=25, ge=1, le=255, description="per-pixel difference that counts as change")
+    threshold: int = Field(
+        default=25, ge=1, le=255,
+        description="per-pixel difference that counts as change; with noise_factor > 0 the highest one used",
+    )
+    noise_factor: float = Field(
+        default=5.0, ge=0.0, le=20.0,
+        description="adaptive threshold = noise_factor x measured temporal noise (0 = fixed threshold)",
+    )
+    min_threshold: int = Field(
+        default=4, ge=1, le=255, description="the adaptive threshold never goes below this (gray levels)"
+    )
+    reject_lighting: bool = Field(
+        default=True, description="ignore changed regions whose background texture is only re-lit (headlights)"
+    )
     sensitivity: float = Field(
         default=0.5, ge=0.0, le=1.0, description="0..1; higher fires on smaller changes (scales threshold)"
     )

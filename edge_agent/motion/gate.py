@@ -8,8 +8,14 @@ Per frame (all on a small copy, cfg.frame_height rows, ~180 by default):
 2. Gaussian blur (cfg.blur_kernel), then absdiff against a running background
    (cv2.accumulateWeighted with cfg.background_alpha, updated after the comparison);
 3. threshold: a pixel changed when |frame - background| > effective_threshold, where
-   effective_threshold = threshold * 4 ** (0.5 - sensitivity)
-   (sensitivity 0.5 = threshold as given, 1.0 = half of it, 0.0 = twice it; clamped to 1..255);
+   effective_threshold = base * 4 ** (0.5 - sensitivity)
+   (sensitivity 0.5 = base as given, 1.0 = half of it, 0.0 = twice it; clamped to 1..255).
+   With cfg.noise_factor > 0 (the default) base follows the camera's measured temporal noise:
+   base = clamp(noise_factor * noise_sigma, min_threshold, threshold), where noise_sigma is a
+   running estimate (robust median of |frame - background| on frames without motion) of the noise
+   of the blurred small frame; a clean daylight scene keeps cfg.threshold, a dark noisy one goes
+   down to what its noise allows, so a person a few gray levels brighter is seen at night.
+   noise_factor 0 keeps the fixed cfg.threshold;
 4. masked areas (cfg.masks, normalized polygons) are ignored; changed_fraction is the changed
    share of the unmasked pixels;
 5. a lighting jump (changed_fraction >= cfg.lighting_change_fraction: IR cut switch, lights on)
@@ -18,7 +24,9 @@ Per frame (all on a small copy, cfg.frame_height rows, ~180 by default):
    by comparing against the background scaled by the ratio of mean brightness (frame / background);
    a local change barely moves the mean, so real motion still stands out;
 6. otherwise dilate, find contours, keep those with area >= cfg.min_area (fraction of the frame)
-   and, when zones exist, those touching a zone;
+   and, when zones exist, those touching a zone; with cfg.reject_lighting, a region whose change
+   is the background's own texture scaled by a smooth light (see _relit) is a light sweeping over
+   the scene (headlights, a torch on a wall), not something moving in front of it;
 7. debounce: ON after cfg.min_motion_frames consecutive motion frames, OFF after cfg.off_delay_s
    seconds without motion.
 Boxes are normalized (x, y, w, h). Not thread-safe across update() callers, but reconfigure()
@@ -39,11 +47,40 @@ _DILATE_KERNEL = np.ones((3, 3), np.uint8)
 _DILATE_ITERATIONS = 2
 GAIN_DEADBAND = 0.03  # global brightness changes smaller than 3 % are not compensated
 GAIN_MAX = 2.0  # larger gradual changes end in a re-baseline anyway
+CHANGED_RATE = 0.1  # changed pixels join the background this much slower
+NOISE_RATE = 0.05  # running noise estimate: weight of each quiet frame
+NOISE_BINS, NOISE_RANGE = 128, 32.0  # histogram of |frame - background| for the robust median
+MAD_TO_SIGMA = 1.4826  # Gaussian sigma from the median absolute deviation
+RELIT_RATIO = 0.5  # a change the "light" model explains this much better is re-lit background
+RELIT_BOX = 7  # box filter size of the smooth light / overlay fields, in small-frame pixels
+RELIT_TEXTURE = 2.0  # decided only where the background's texture std exceeds this many noise sigmas
 
 
 def effective_threshold(threshold: int, sensitivity: float) -> int:
     """The per-pixel difference that counts as change, after applying sensitivity (0..1)."""
     return int(min(255, max(1, round(threshold * 4.0 ** (0.5 - sensitivity)))))
+
+
+def noise_threshold(cfg: MotionConfig, noise_sigma: float | None) -> int:
+    """The per-pixel threshold for the measured noise (before sensitivity); see the module docstring."""
+    if cfg.noise_factor <= 0 or noise_sigma is None:
+        return cfg.threshold
+    floor = min(cfg.min_threshold, cfg.threshold)
+    return int(min(cfg.threshold, max(floor, round(cfg.noise_factor * noise_sigma))))
+
+
+def robust_sigma(diff: np.ndarray, mask: np.ndarray | None) -> float | None:
+    """Gaussian sigma of a float |difference| image from its median (interpolated histogram)."""
+    hist = cv2.calcHist([diff], [0], mask, [NOISE_BINS], [0.0, NOISE_RANGE]).ravel()
+    total = float(hist.sum())
+    if total < 100:
+        return None
+    cum = np.cumsum(hist)
+    i = int(np.searchsorted(cum, total / 2))
+    below = cum[i - 1] if i > 0 else 0.0
+    frac = (total / 2 - below) / max(hist[i], 1.0)
+    median = (i + frac) * NOISE_RANGE / NOISE_BINS
+    return MAD_TO_SIGMA * median
 
 
 def small_size(height: int, width: int, frame_height: int) -> tuple[int, int]:
@@ -93,14 +130,28 @@ class MotionGate:
         self._active = False
         self._streak = 0
         self._last_motion_ts: float | None = None
+        self.noise_sigma: float | None = None  # running temporal noise of the blurred small frame
         self._apply(cfg)
 
     # ------------------------------------------------------------------ configuration
     def _apply(self, cfg: MotionConfig) -> None:
         self.cfg = cfg
-        self._thresh = effective_threshold(cfg.threshold, cfg.sensitivity)
+        self._set_threshold()
         self._ksize = (cfg.blur_kernel, cfg.blur_kernel)
         self._shape = None  # masks and zones are rasterized again on the next frame
+
+    def _set_threshold(self) -> None:
+        cfg = self.cfg
+        base = noise_threshold(cfg, self.noise_sigma)
+        thresh = effective_threshold(base, cfg.sensitivity)
+        if cfg.noise_factor > 0:
+            thresh = max(thresh, min(cfg.min_threshold, cfg.threshold))
+        self._thresh = thresh
+
+    @property
+    def threshold(self) -> int:
+        """The per-pixel threshold in use now (after noise adaptation and sensitivity)."""
+        return self._thresh
 
     def reconfigure(self, cfg: MotionConfig) -> None:
         """Apply a new config live. The background is kept unless frame_height changed."""
@@ -169,6 +220,14 @@ class MotionGate:
             return self._debounce(False, ts, [], 0.0)
 
         changed, n_changed = self._changed(blurred, 1.0)
+        gain = 1.0
+        if n_changed and (gain := self._gain(blurred)) != 1.0:
+            # a global change (auto exposure, lamps warming up): compare with the background
+            # re-exposed to the frame's brightness too; a pixel has changed only when it differs
+            # from both (a local light raises the mean, and the unlit parts must stay quiet)
+            relit_changed, _ = self._changed(blurred, gain)
+            changed = cv2.bitwise_and(changed, relit_changed)
+            n_changed = cv2.countNonZero(changed)
         fraction = n_changed / self._keep_count if self._keep_count else 0.0
 
         if fraction >= cfg.lighting_change_fraction:
@@ -178,17 +237,35 @@ class MotionGate:
             result.relit = True
             return result
 
-        if n_changed and (gain := self._gain(blurred)) != 1.0:
-            # a gradual global change (auto exposure, lamps warming up): compare with the background
-            # re-exposed to the frame's brightness
-            changed, n_changed = self._changed(blurred, gain)
-            fraction = n_changed / self._keep_count if self._keep_count else 0.0
-
-        cv2.accumulateWeighted(blurred, self._bg, cfg.background_alpha)
         boxes: list[tuple[float, float, float, float]] = []
         if n_changed:
-            boxes = self._boxes(changed, rows, cols)
+            boxes = self._boxes(changed, rows, cols, blurred, gain)
+        if not boxes and gain == 1.0 and cfg.noise_factor > 0:  # a quiet, steady frame
+            self._update_noise(blurred)
+        self._follow(blurred, changed if n_changed else None)
         return self._debounce(bool(boxes), ts, boxes, fraction)
+
+    def _follow(self, blurred: np.ndarray, changed: np.ndarray | None) -> None:
+        """Move the background toward the frame; changed pixels follow CHANGED_RATE times slower,
+        so a moving object leaves no ghost trail (a low night threshold would see it) while a
+        parked car still becomes background after a while."""
+        alpha = self.cfg.background_alpha
+        if changed is None:
+            cv2.accumulateWeighted(blurred, self._bg, alpha)
+            return
+        cv2.accumulateWeighted(blurred, self._bg, alpha, mask=cv2.bitwise_not(changed))
+        cv2.accumulateWeighted(blurred, self._bg, alpha * CHANGED_RATE, mask=changed)
+
+    def _update_noise(self, blurred: np.ndarray) -> None:
+        diff = cv2.absdiff(blurred.astype(np.float32), self._bg)
+        sigma = robust_sigma(diff, self._keep)
+        if sigma is None:
+            return
+        if self.noise_sigma is None:
+            self.noise_sigma = sigma
+        else:
+            self.noise_sigma += NOISE_RATE * (sigma - self.noise_sigma)
+        self._set_threshold()
 
     def _changed(self, blurred: np.ndarray, gain: float) -> tuple[np.ndarray, int]:
         """Binary image of the pixels that differ from the (gain-scaled) background, and their count."""
@@ -207,7 +284,36 @@ class MotionGate:
         gain = min(GAIN_MAX, max(1.0 / GAIN_MAX, frame_mean / bg_mean))
         return 1.0 if abs(gain - 1.0) < GAIN_DEADBAND else gain
 
-    def _boxes(self, changed: np.ndarray, rows: int, cols: int) -> list[tuple[float, float, float, float]]:
+    def _relit(self, blurred: np.ndarray, changed: np.ndarray, rect: tuple[int, int, int, int],
+               gain: float) -> bool:
+        """True when the change in rect is the background re-lit, not something in front of it.
+
+        Two local models of the frame f against the background b: a smooth light, f = g(x) b, and
+        a smooth overlay, f = b + c(x) (g and c box-filtered from the data). A light sweeping
+        over the scene scales the background's texture, so the light model explains the change
+        far better (residual < RELIT_RATIO of the overlay model's); an object in front of the
+        background (a person) does not. Where the background has no texture above the noise, the
+        two cannot be told apart and the change counts as motion.
+        """
+        x, y, w, h = rect
+        mask = changed[y : y + h, x : x + w]
+        if cv2.countNonZero(mask) < 16:
+            return False
+        f = blurred[y : y + h, x : x + w].astype(np.float32)
+        b = self._bg[y : y + h, x : x + w] * gain
+        noise = max(self.noise_sigma if self.noise_sigma is not None else 1.0, 0.5)
+        if float(cv2.meanStdDev(b, mask=mask)[1][0, 0]) < RELIT_TEXTURE * noise:
+            return False
+        k = (RELIT_BOX, RELIT_BOX)
+        d = f - b
+        light = cv2.blur(f / np.maximum(b, 1.0), k)
+        cv2.multiply(light, b, dst=light)
+        cv2.subtract(f, light, dst=light)  # residual of the light model
+        over = cv2.subtract(d, cv2.blur(d, k))  # residual of the overlay model
+        return cv2.norm(light, cv2.NORM_L2SQR, mask) < RELIT_RATIO * cv2.norm(over, cv2.NORM_L2SQR, mask)
+
+    def _boxes(self, changed: np.ndarray, rows: int, cols: int, blurred: np.ndarray,
+               gain: float) -> list[tuple[float, float, float, float]]:
         cfg = self.cfg
         grown = cv2.dilate(changed, _DILATE_KERNEL, iterations=_DILATE_ITERATIONS)
         if self._keep is not None:
@@ -220,6 +326,8 @@ class MotionGate:
             if cv2.contourArea(c) < min_px:
                 continue
             x, y, w, h = cv2.boundingRect(c)
+            if cfg.reject_lighting and self._relit(blurred, changed, (x, y, w, h), gain):
+                continue
             if self._zones:
                 region = grown[y : y + h, x : x + w]
                 touched = [

@@ -128,9 +128,9 @@ def test_lighting_jump_does_not_count_toward_min_motion_frames():
 
 
 def test_reconfigure_applies_live_and_keeps_the_background():
-    gate = MotionGate(MotionConfig(threshold=255, min_motion_frames=1))
+    gate = MotionGate(MotionConfig(threshold=255, noise_factor=0, min_motion_frames=1))
     res = run(gate, static(3) + moving(3))
-    assert not any(r.boxes for r in res)  # 255 never fires
+    assert not any(r.boxes for r in res)  # a fixed 255 never fires
     gate.reconfigure(MotionConfig(threshold=25, min_motion_frames=1))
     r = gate.update(frame(300), 1.0)
     assert r.active and r.started  # background kept: the very next frame can fire
@@ -200,3 +200,81 @@ def test_gradual_brightness_ramp_does_not_fire_but_motion_during_it_does():
         gate, [frame(base=dark) for _ in range(3)] + [frame(60 + 30 * i, base=b) for i, b in enumerate(ramp)]
     )
     assert any(r.active for r in res)
+
+
+# ---------------------------------------------------------------- night: noise-adaptive threshold
+
+NIGHT_H, NIGHT_W = 720, 1280
+
+
+def night_scene(mean_luma: float = 20.0) -> np.ndarray:
+    """A textured scene (float) at night brightness."""
+    base = scene(3, (NIGHT_H, NIGHT_W)).astype(np.float32)
+    return base * (mean_luma / base.mean())
+
+
+def night_frames(n: int, rng: np.random.Generator, sigma: float = 4.0, person_gain: float = 0.0,
+                 sweep: bool = False, mean_luma: float = 20.0):
+    """n noisy night frames; a person-sized region person_gain levels brighter walks across;
+    sweep: a soft headlight band (x1 -> x2.5 brightness) sweeps across the scene instead."""
+    base = night_scene(mean_luma)
+    xs = np.arange(NIGHT_W, dtype=np.float32)
+    for i in range(n):
+        img = base.copy()
+        if person_gain:
+            x = 100 + 20 * i
+            img[250:650, x : x + 130] += person_gain
+        if sweep:
+            cx = -300 + (NIGHT_W + 600) * i / max(n - 1, 1)
+            band = 1.0 + 1.5 * np.exp(-(((xs - cx) / 180.0) ** 2))
+            img *= band[None, :, None]
+        img += rng.normal(0.0, sigma, img.shape).astype(np.float32)
+        yield np.clip(img, 0, 255).astype(np.uint8)
+
+
+def run_clip(cfg: MotionConfig, frames) -> list:
+    gate = MotionGate(cfg)
+    return [gate.update(f, i * DT) for i, f in enumerate(frames)]
+
+
+def test_night_person_ten_levels_above_a_noisy_dark_background_fires_by_default():
+    rng = np.random.default_rng(11)
+    quiet = list(night_frames(20, rng))
+    walking = list(night_frames(30, rng, person_gain=10.0))
+    res = run_clip(MotionConfig(), quiet + walking)
+    assert not any(r.active for r in res[:20])
+    assert any(r.started for r in res[20:])
+    # the old fixed threshold (25) is blind to it: that is what the adaptive threshold fixes
+    old = run_clip(MotionConfig(noise_factor=0), quiet + walking)
+    assert not any(r.active for r in old)
+
+
+def test_night_noise_alone_and_a_headlight_sweep_raise_no_motion():
+    rng = np.random.default_rng(12)
+    cfg = MotionConfig()
+    gate = MotionGate(cfg)
+    res = [gate.update(f, i * DT) for i, f in enumerate(night_frames(60, rng, sigma=4.0))]
+    assert not any(r.active for r in res)
+    assert 3 <= gate.threshold <= 12  # adapted to the noise, far below the daytime 25
+    sweep = list(night_frames(20, rng, sweep=True))
+    res = [gate.update(f, 6.0 + i * DT) for i, f in enumerate(sweep)]
+    assert not any(r.active for r in res)
+    # without the relight test the same sweep is motion
+    blind = MotionGate(MotionConfig(reject_lighting=False))
+    for i, f in enumerate(night_frames(60, np.random.default_rng(12), sigma=4.0)):
+        blind.update(f, i * DT)
+    res = [blind.update(f, 6.0 + i * DT) for i, f in enumerate(sweep)]
+    assert any(r.active for r in res)
+
+
+def test_adaptive_threshold_stays_at_threshold_on_a_clean_bright_scene():
+    gate = MotionGate(MotionConfig(threshold=25, noise_factor=5.0))
+    for i in range(10):
+        gate.update(BASE, i * DT)  # no noise at all
+    assert gate.threshold == 4  # the floor: a clean static scene allows small differences
+    gate = MotionGate(MotionConfig(threshold=25, noise_factor=5.0))
+    rng = np.random.default_rng(1)
+    for i in range(40):
+        noisy = np.clip(BASE + rng.normal(0, 20, BASE.shape), 0, 255).astype(np.uint8)
+        gate.update(noisy, i * DT)
+    assert gate.threshold == 25  # very noisy: capped at threshold
