@@ -20,6 +20,7 @@ from fastapi.staticfiles import StaticFiles
 from edge_agent.api.auth import LoginThrottle, TokenStore
 from edge_agent.api.changes import ChangeFailed
 from edge_agent.api.deps import AgentPort, ApiState
+from edge_agent.api.guards import HostCheckMiddleware, SecurityHeadersMiddleware
 from edge_agent.api.limits import BodyLimitMiddleware
 from edge_agent.api.routes import auth, cameras, config, enhance, health, page
 from edge_agent.config.schema import AgentConfig
@@ -90,6 +91,8 @@ def create_app(
         lifespan=lifespan,
     )
     app.add_middleware(BodyLimitMiddleware, max_bytes=lambda: int(store.config.api.max_body_mb * 1024 * 1024))
+    app.add_middleware(SecurityHeadersMiddleware)
+    app.add_middleware(HostCheckMiddleware, api_config=lambda: store.config.api)  # outermost: runs first
 
     @app.exception_handler(RequestValidationError)
     async def _invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:

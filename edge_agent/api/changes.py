@@ -14,6 +14,7 @@ from pydantic import ValidationError
 
 from edge_agent.api.deps import AgentPort, ApiState
 from edge_agent.api.masking import keys_holding_mask, masked_data, restore_secrets, revealed_data
+from edge_agent.api.path_roots import path_root_errors
 from edge_agent.config.loader import ConfigError
 from edge_agent.config.schema import AgentConfig
 
@@ -21,7 +22,7 @@ log = logging.getLogger(__name__)
 
 MAX_DEPTH = 16
 # API settings read on every request (live); the rest of the api section needs a restart.
-API_RESTART_KEYS = ("api.enabled", "api.bind", "api.port")
+API_RESTART_KEYS = ("api.enabled", "api.bind", "api.port", "api.trusted_proxies")
 
 
 class ChangeRefused(Exception):
@@ -148,6 +149,9 @@ def apply_change(state: ApiState, agent: AgentPort, incoming: dict[str, Any]) ->
             new = AgentConfig.model_validate(data)
         except ValidationError as exc:
             raise ChangeRefused(validation_errors(exc)) from None
+        outside = path_root_errors(old, new)  # before anything may open a file
+        if outside:
+            raise ChangeRefused(outside)
         changed = changed_keys(old_revealed, revealed_data(new))
         if not changed:
             return ChangeOutcome(old, [], [])

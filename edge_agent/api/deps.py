@@ -6,6 +6,7 @@ app.dependency_overrides. The state is built by the app's lifespan (see app.py),
 
 from __future__ import annotations
 
+import ipaddress
 import threading
 import time
 from collections.abc import Mapping
@@ -112,6 +113,36 @@ def require_auth(store: StoreDep, tokens: TokensDep, creds: BearerDep) -> None:
 
 
 AuthDep = Annotated[None, Depends(require_auth)]
+
+
+def logged_in(store: StoreDep, tokens: TokensDep, creds: BearerDep) -> bool:
+    return (
+        store.config.api.auth.password_hash is not None
+        and creds is not None
+        and tokens.valid(creds.credentials)
+    )
+
+
+def from_monitoring(request: Request, store: StoreDep) -> bool:
+    """True when the peer's address is in api.monitoring (may read /metrics and /api/health)."""
+    nets = store.config.api.monitoring
+    if not nets or request.client is None:
+        return False
+    try:
+        addr = ipaddress.ip_address(request.client.host)
+    except ValueError:
+        return False
+    return any(addr in ipaddress.ip_network(n, strict=False) for n in nets)
+
+
+def require_auth_or_monitoring(
+    request: Request, store: StoreDep, tokens: TokensDep, creds: BearerDep
+) -> None:
+    if not from_monitoring(request, store):
+        require_auth(store, tokens, creds)
+
+
+MonitorDep = Annotated[None, Depends(require_auth_or_monitoring)]
 
 
 def client_id(request: Request) -> str:

@@ -72,6 +72,10 @@ def start_api_server(
         lifespan="on",
         server_header=False,
         timeout_graceful_shutdown=5,
+        # X-Forwarded-For is believed only from api.trusted_proxies; by default nobody (uvicorn's own
+        # default trusts loopback, which lets any local client pick the address the throttle keys on)
+        proxy_headers=bool(cfg.trusted_proxies),
+        forwarded_allow_ips=list(cfg.trusted_proxies) or None,
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="config-api", daemon=True)

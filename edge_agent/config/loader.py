@@ -22,6 +22,26 @@ class ConfigError(Exception):
         super().__init__(f"invalid config {source}:\n  " + "\n  ".join(problems))
 
 
+def _refuse_aliases(text: str, source: str) -> None:
+    """Refuse YAML anchors and aliases (&name / *name) before anything is built from the text.
+
+    An alias is a reference, so a few hundred bytes of nested aliases stand for billions of nodes
+    ("billion laughs"); validating or line-indexing them would take gigabytes. Config files do not
+    need them, so they are refused outright, scanning the event stream once (linear in the text)."""
+    try:
+        for event in yaml.parse(text, Loader=yaml.SafeLoader):
+            if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
+                raise ConfigError(
+                    source,
+                    [
+                        f"line {event.start_mark.line + 1}: YAML anchors and aliases (&name / *name) are "
+                        "not allowed in config files; write the value out in full"
+                    ],
+                )
+    except yaml.YAMLError:
+        return  # reported with its line by the full parse
+
+
 def _line_index(text: str) -> dict[tuple, int]:
     """Map each key path (tuple of keys / list indexes) to its 1-based line in the YAML text."""
     index: dict[tuple, int] = {}
@@ -68,6 +88,7 @@ def format_validation_error(err: ValidationError, lines: dict[tuple, int] | None
 def parse_config(text: str, source: str = "<config>", model: type[M] = AgentConfig) -> M:
     """Validate YAML text with `model` (the agent's config by default); raise ConfigError naming
     every bad key and its line."""
+    _refuse_aliases(text, source)
     try:
         data: Any = yaml.safe_load(text)
     except yaml.YAMLError as exc:

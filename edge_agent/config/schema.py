@@ -7,6 +7,7 @@ Polygons are lists of [x, y] points in normalized image coordinates (0..1).
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from pathlib import Path
 from typing import Annotated, Literal
@@ -106,9 +107,35 @@ class LowLightConfig(StrictModel):
 
 class FacesConfig(StrictModel):
     enabled: bool = True
-    detector: Literal["lbp", "yunet"] = "lbp"
+    detector: Literal["cnn", "lbp", "yunet"] = Field(
+        default="cnn",
+        description="cnn: the shipped CenterFace model (models/face_detector; LBP takes over if it cannot "
+        "load); lbp: OpenCV's LBP cascade; yunet: an operator-supplied YuNet ONNX file",
+    )
     yunet_model: Path | None = Field(default=None, description="YuNet ONNX file, when detector is yunet")
-    min_size: int = Field(default=24, ge=8, le=1024, description="smallest face side in pixels")
+    score_threshold: float = Field(default=0.5, ge=0.05, le=0.99, description="cnn: lowest face score kept")
+    max_regions: int = Field(
+        default=4, ge=1, le=16, description="cnn: motion regions searched per frame (largest first)"
+    )
+    upscale: float = Field(
+        default=1.5, ge=1.0, le=3.0,
+        description="cnn: regions of small people (motion box under upscale_below_px tall) are searched "
+        "upscaled by this, so 20-30 px faces are found",
+    )
+    upscale_below_px: int = Field(
+        default=240, ge=0, le=4320, description="cnn: motion boxes shorter than this (px) are upscaled"
+    )
+    max_pixels: int = Field(
+        default=1_000_000, ge=65_536, le=8_294_400,
+        description="cnn: net input pixels per frame, all regions together (bounds the cost; the whole "
+        "frame or the upscaling is scaled down to fit)",
+    )
+    detect_on: Literal["original", "enhanced", "both"] = Field(
+        default="original",
+        description="which frame faces are searched in when low-light enhancement ran (both: boxes "
+        "merged by IoU); the event records per face which frame found it",
+    )
+    min_size: int = Field(default=16, ge=8, le=1024, description="smallest face side in pixels")
     margin: float = Field(default=0.25, ge=0.0, le=1.0, description="added around each box, fraction of side")
     max_faces: int = Field(default=5, ge=0, le=50)
     super_resolve: bool = True
@@ -317,12 +344,52 @@ class ApiAuthConfig(StrictModel):
         return v
 
 
+def _ip_networks(values: list[str]) -> list[str]:
+    """Each item an IP address or a CIDR network (10.0.0.0/8); refused otherwise."""
+    for v in values:
+        try:
+            ipaddress.ip_network(v, strict=False)
+        except ValueError:
+            raise ValueError(f"{v!r} is not an IP address or network (e.g. 10.0.0.5 or 10.0.0.0/24)") from None
+    return values
+
+
+HOST_RE = r"^[A-Za-z0-9.:_\[\]-]{1,253}$"
+
+
 class ApiConfig(StrictModel):
     enabled: bool = True
     bind: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535, description="0 = any free port")
     auth: ApiAuthConfig = Field(default_factory=ApiAuthConfig)
     max_body_mb: float = Field(default=10.0, gt=0, le=200)
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        max_length=64,
+        description="reverse proxies whose X-Forwarded-For is believed (IPs or networks); empty = none",
+    )
+    allowed_hosts: list[Annotated[str, Field(pattern=HOST_RE)]] | None = Field(
+        default=None,
+        max_length=64,
+        description="names a request's Host header may carry; default: the bind address, localhost, "
+        "127.0.0.1, ::1, this machine's hostname and FQDN (and its addresses when bound to all)",
+    )
+    monitoring: list[str] = Field(
+        default_factory=list,
+        max_length=64,
+        description="addresses or networks that may read /metrics and the full /api/health without login",
+    )
+    path_roots: list[Path] = Field(
+        default_factory=list,
+        max_length=32,
+        description="folders that path settings changed through the API must lie in (empty = path "
+        "settings cannot be changed through the API); only the config file sets this",
+    )
+
+    @field_validator("trusted_proxies", "monitoring")
+    @classmethod
+    def _networks(cls, v: list[str]) -> list[str]:
+        return _ip_networks(v)
 
 
 class LoggingConfig(StrictModel):

@@ -85,7 +85,7 @@ def test_no_secret_in_responses_or_logs(client, caplog, password_hash):
     token = good.json()["access_token"]
     headers = {"Authorization": f"Bearer {token}"}
     invalid = client.post("/api/auth/login", json={"password": PASSWORD, "extra": 1})
-    data = client.get("/api/config").json()
+    data = client.get("/api/config", headers=headers).json()
     data["publish"]["mqtt"]["password"] = "fresh-secret-55"
     put = client.put("/api/config", json=data, headers=headers)
     assert put.status_code == 200
@@ -98,7 +98,7 @@ def test_no_secret_in_responses_or_logs(client, caplog, password_hash):
         password_hash,
         token,
     ]
-    for r in (bad, invalid, put, client.get("/api/config"), client.get("/api/cameras/yard")):
+    for r in (bad, invalid, put, client.get("/api/config", headers=headers), client.get("/api/cameras/yard", headers=headers)):
         for s in secrets[:-1]:
             assert s not in r.text
     assert invalid.status_code == 422 and PASSWORD not in invalid.text

@@ -12,8 +12,8 @@ from edge_agent.config.schema import MotionConfig
 MASK = "**********"
 
 
-def test_get_config_masks_every_secret(client, config_path):
-    r = client.get("/api/config")
+def test_get_config_masks_every_secret(client, auth_headers, config_path):
+    r = client.get("/api/config", headers=auth_headers)
     assert r.status_code == 200
     body = r.text
     assert "mqtt-pass-123" not in body and "cam-pass-9" not in body and "scrypt$" not in body
@@ -21,11 +21,11 @@ def test_get_config_masks_every_secret(client, config_path):
     assert data["publish"]["mqtt"]["password"] == MASK
     assert data["api"]["auth"]["password_hash"] == MASK
     assert data["cameras"][1]["source"]["url"] == f"rtsp://viewer:{MASK}@10.0.0.5:554/stream1"
-    assert client.get("/api/cameras/yard").json()["source"]["url"].count(MASK) == 1
+    assert client.get("/api/cameras/yard", headers=auth_headers).json()["source"]["url"].count(MASK) == 1
 
 
 def test_put_with_masks_keeps_stored_secrets(client, auth_headers, config_path, password_hash):
-    data = client.get("/api/config").json()
+    data = client.get("/api/config", headers=auth_headers).json()
     data["site"] = "warehouse"
     r = client.put("/api/config", json=data, headers=auth_headers)
     assert r.status_code == 200, r.text
@@ -41,14 +41,14 @@ def test_put_with_masks_keeps_stored_secrets(client, auth_headers, config_path, 
 
 
 def test_put_can_replace_a_secret_and_refuses_a_dangling_mask(client, auth_headers, config_path):
-    data = client.get("/api/config").json()
+    data = client.get("/api/config", headers=auth_headers).json()
     data["publish"]["mqtt"]["password"] = "new-mqtt-secret"
     r = client.put("/api/config", json=data, headers=auth_headers)
     assert r.status_code == 200, r.text
     assert "new-mqtt-secret" not in r.text
     assert load_config(config_path).publish.mqtt.password.get_secret_value() == "new-mqtt-secret"
 
-    data = client.get("/api/config").json()
+    data = client.get("/api/config", headers=auth_headers).json()
     data["cameras"][0]["source"] = {"url": f"rtsp://admin:{MASK}@10.0.0.9/s"}  # no stored secret here
     before = config_path.read_bytes()
     r = client.put("/api/config", json=data, headers=auth_headers)
@@ -59,7 +59,7 @@ def test_put_can_replace_a_secret_and_refuses_a_dangling_mask(client, auth_heade
 
 def test_put_invalid_config_is_refused_whole_naming_the_keys(client, auth_headers, config_path, agent):
     before = config_path.read_bytes()
-    data = client.get("/api/config").json()
+    data = client.get("/api/config", headers=auth_headers).json()
     data["site"] = "new-site"
     data["cameras"][0]["motion"]["threshold"] = 999
     data["cameras"][1]["motion"] = {"treshold": 3}
@@ -101,7 +101,9 @@ def test_patch_camera_saves_applies_live_and_names_restart_keys(client, auth_hea
     gate = agent.gates["door"]
     assert gate.cfg.sensitivity == 0.8 and [z.name for z in gate.cfg.zones] == ["porch"]
 
-    r = client.patch("/api/cameras/door", json={"source": {"file": "other.mp4"}}, headers=auth_headers)
+    # (a path such as source.file may change through the API only inside api.path_roots: test_api_exposure)
+    r = client.patch("/api/cameras/door", json={"source": {"file": None, "url": "rtsp://cam.local/1"}},
+                     headers=auth_headers)
     assert r.status_code == 200, r.text
     assert r.json()["restart_required"] == ["cameras.door.source"]
 
@@ -145,7 +147,7 @@ def test_unchanged_patch_does_not_rewrite_the_file(client, auth_headers, config_
 
 
 def test_api_keys_that_need_a_restart_are_named(client, auth_headers):
-    data = client.get("/api/config").json()
+    data = client.get("/api/config", headers=auth_headers).json()
     data["api"]["port"] = 9090
     data["api"]["max_body_mb"] = 2
     r = client.put("/api/config", json=data, headers=auth_headers)
@@ -199,7 +201,7 @@ def test_failed_save_rolls_the_agent_back(client, auth_headers, config_path, sto
 def test_changing_the_password_ends_sessions(client, auth_headers):
     from edge_agent.api.auth import hash_password
 
-    data = client.get("/api/config").json()
+    data = client.get("/api/config", headers=auth_headers).json()
     data["api"]["auth"]["password_hash"] = hash_password("another-pass-1")
     r = client.put("/api/config", json=data, headers=auth_headers)
     assert r.status_code == 200
@@ -216,8 +218,8 @@ def test_read_only_without_password_hash(tmp_path):
     path = tmp_path / "a.yaml"
     write_config(path, None)
     store = ConfigStore(path)
-    with TestClient(create_app(store, LabAgent(store.config))) as c:
-        assert c.get("/api/config").status_code == 200
+    with TestClient(create_app(store, LabAgent(store.config)), base_url="http://127.0.0.1") as c:
+        assert c.get("/api/config").status_code == 403  # nothing to read without a login
         r = c.post("/api/auth/login", json={"password": "whatever"})
         assert r.status_code == 403 and "edge-agent hash-password" in r.json()["detail"]
         r = c.patch("/api/cameras/door", json={"motion": {"threshold": 30}})

@@ -16,17 +16,17 @@ def png_bytes(img: np.ndarray) -> bytes:
     return buf.tobytes()
 
 
-def test_latest_snapshots_are_jpeg(client, agent):
-    r = client.get("/api/cameras/door/snapshot/original")
+def test_latest_snapshots_are_jpeg(client, auth_headers, agent):
+    r = client.get("/api/cameras/door/snapshot/original", headers=auth_headers)
     assert r.status_code == 200 and r.headers["content-type"] == "image/jpeg"
     assert cv2.imdecode(np.frombuffer(r.content, np.uint8), cv2.IMREAD_COLOR).shape == (180, 320, 3)
     orig = cv2.imdecode(np.frombuffer(r.content, np.uint8), cv2.IMREAD_COLOR)
-    enh = client.get("/api/cameras/door/snapshot/enhanced").content
+    enh = client.get("/api/cameras/door/snapshot/enhanced", headers=auth_headers).content
     assert cv2.imdecode(np.frombuffer(enh, np.uint8), cv2.IMREAD_COLOR).mean() > orig.mean() + 20
     agent.latest_snapshots["yard"]["enhanced"] = None
-    assert client.get("/api/cameras/yard/snapshot/enhanced").status_code == 404
-    assert client.get("/api/cameras/nope/snapshot/original").status_code == 404
-    assert client.get("/api/cameras/door/snapshot/thermal").status_code == 422
+    assert client.get("/api/cameras/yard/snapshot/enhanced", headers=auth_headers).status_code == 404
+    assert client.get("/api/cameras/nope/snapshot/original", headers=auth_headers).status_code == 404
+    assert client.get("/api/cameras/door/snapshot/thermal", headers=auth_headers).status_code == 422
 
 
 def test_try_enhancement_png_and_jpeg(client, auth_headers):
@@ -79,27 +79,27 @@ def test_body_over_limit_is_refused_by_content_length(client, auth_headers, conf
     assert config_path.read_bytes() == before
 
 
-def test_health(client, agent):
-    h = client.get("/api/health").json()
+def test_health(client, auth_headers, agent):
+    h = client.get("/api/health", headers=auth_headers).json()
     # sources not connected yet: the box answers, but says it is degraded
     assert h["status"] == "degraded" and h["site"] == "lab" and h["cameras"] == {"door": False, "yard": False}
     assert h["read_only"] is False
     for st in agent.stats.values():
         st.set_state(connected=True)
-    h = client.get("/api/health").json()
+    h = client.get("/api/health", headers=auth_headers).json()
     assert h["status"] == "ok" and h["cameras"] == {"door": True, "yard": True} and h["alerts"] == []
 
 
-def test_metrics_follow_camera_stats(client, agent):
+def test_metrics_follow_camera_stats(client, auth_headers, agent):
     st = agent.stats["door"]
     st.inc("frames", 42)
     st.inc("motion_events", 3)
     st.inc("frames_dropped", 5)
     st.set_state(connected=True)
-    text = client.get("/metrics").text  # the first scrape attaches the latency listeners
+    text = client.get("/metrics", headers=auth_headers).text  # the first scrape attaches the latency listeners
     st.observe_ms("motion", 0.8)
     st.observe_ms("low_light", 180.0)
-    r = client.get("/metrics")
+    r = client.get("/metrics", headers=auth_headers)
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
     text = r.text
     assert 'nightwatch_frames_total{camera="door"} 42.0' in text

@@ -74,3 +74,42 @@ def test_secret_survives_file_round_trip_but_not_repr():
     cfg = parse_config(text)
     assert "hunter2" not in repr(cfg)
     assert "hunter2" in dump_config(cfg)
+
+
+def _alias_bomb() -> str:
+    """Billion laughs: nine levels of nine aliases each (~4e8 leaves) in well under 1 kB."""
+    lines = ['a0: &a0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    for i in range(1, 9):
+        lines.append(f"a{i}: &a{i} [" + ",".join([f"*a{i - 1}"] * 9) + "]")
+    lines.append("cameras: [{name: door, source: {file: clip.mp4}}]")
+    return "\n".join(lines) + "\n"
+
+
+def test_alias_bomb_is_refused_quickly_without_blowing_memory():
+    import time
+    import tracemalloc
+
+    text = _alias_bomb()
+    assert len(text.encode()) < 600
+    tracemalloc.start()
+    t0 = time.monotonic()
+    try:
+        with pytest.raises(ConfigError) as err:
+            parse_config(text, "bomb.yaml")
+        elapsed = time.monotonic() - t0
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    msg = str(err.value)
+    assert "bomb.yaml" in msg and "aliases" in msg and "line 1" in msg
+    assert peak < 20 * 1024 * 1024, f"{peak / 1e6:.0f} MB traced"
+    assert elapsed < 5.0
+
+
+def test_anchors_and_aliases_are_refused_with_their_line():
+    text = GOOD + "extra: &x {threshold: 3}\n"
+    with pytest.raises(ConfigError, match=r"line 11.*anchors and aliases"):
+        parse_config(text)
+    text = GOOD.replace("threshold: 30", "threshold: *t")
+    with pytest.raises(ConfigError, match=r"line 7.*anchors and aliases"):
+        parse_config(text)

@@ -10,10 +10,10 @@ from pydantic import BaseModel, Field
 from edge_agent.api.changes import ChangeRefused, apply_change, check_depth, merge_patch
 from edge_agent.api.deps import AgentDep, AuthDep, StateDep, StoreDep
 from edge_agent.api.masking import masked_data
-from edge_agent.api.routes.config import CHANGE_ERRORS, refused
+from edge_agent.api.routes.config import CHANGE_ERRORS, READ_ERRORS, refused
 
 router = APIRouter(prefix="/api/cameras", tags=["cameras"])
-_NOT_FOUND = {404: {"description": "no such camera"}}
+_NOT_FOUND = {404: {"description": "no such camera"}, **READ_ERRORS}
 
 
 class CameraSummary(BaseModel):
@@ -35,8 +35,8 @@ def _index(data: dict[str, Any], name: str) -> int:
     raise HTTPException(status.HTTP_404_NOT_FOUND, f"no camera named {name!r}")
 
 
-@router.get("", response_model=list[CameraSummary])
-def list_cameras(store: StoreDep, agent: AgentDep) -> list[CameraSummary]:
+@router.get("", response_model=list[CameraSummary], responses=READ_ERRORS)
+def list_cameras(_: AuthDep, store: StoreDep, agent: AgentDep) -> list[CameraSummary]:
     stats = agent.stats
     return [
         CameraSummary(
@@ -47,7 +47,7 @@ def list_cameras(store: StoreDep, agent: AgentDep) -> list[CameraSummary]:
 
 
 @router.get("/{name}", response_model=dict[str, Any], responses=_NOT_FOUND)
-def read_camera(name: str, store: StoreDep) -> dict[str, Any]:
+def read_camera(name: str, _: AuthDep, store: StoreDep) -> dict[str, Any]:
     data = masked_data(store.config)
     return data["cameras"][_index(data, name)]
 
@@ -78,7 +78,7 @@ def patch_camera(
 
 
 @router.get("/{name}/stats", response_model=dict[str, Any], responses=_NOT_FOUND)
-def camera_stats(name: str, agent: AgentDep) -> dict[str, Any]:
+def camera_stats(name: str, _: AuthDep, agent: AgentDep) -> dict[str, Any]:
     stats = agent.stats
     if name not in stats:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no camera named {name!r}")
@@ -91,9 +91,12 @@ def camera_stats(name: str, agent: AgentDep) -> dict[str, Any]:
     responses={
         200: {"content": {"image/jpeg": {}}},
         404: {"description": "no such camera or no snapshot yet"},
+        **READ_ERRORS,
     },
 )
-def snapshot(name: str, kind: Literal["original", "enhanced"], store: StoreDep, agent: AgentDep) -> Response:
+def snapshot(
+    name: str, kind: Literal["original", "enhanced"], _: AuthDep, store: StoreDep, agent: AgentDep
+) -> Response:
     if not any(c.name == name for c in store.config.cameras):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no camera named {name!r}")
     jpeg = (agent.latest_snapshots.get(name) or {}).get(kind)

@@ -35,8 +35,11 @@ def refused(exc: ChangeRefused) -> HTTPException:
     return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, exc.errors)
 
 
-@router.get("", response_model=dict[str, Any])
-def read_config(store: StoreDep) -> dict[str, Any]:
+READ_ERRORS = {401: {"description": "not logged in"}, 403: {"description": "no API password set"}}
+
+
+@router.get("", response_model=dict[str, Any], responses=READ_ERRORS)
+def read_config(_: AuthDep, store: StoreDep) -> dict[str, Any]:
     return masked_data(store.config)
 
 
