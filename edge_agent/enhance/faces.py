@@ -1,7 +1,14 @@
 """Face detection that works offline, and face crops with a margin.
 
 Detectors:
-- "lbp" (default): OpenCV's LBP frontal-face cascade as shipped inside the scikit-image wheel
+- "cnn" (default): the shipped CenterFace model (models/face_detector, see its MODEL_CARD.md),
+  decoded by edge_agent/enhance/face_cnn.py and run through the inference layer. With motion
+  regions it searches each grown region at native resolution, upscaled by cfg.upscale when the
+  motion box is short (a small person, so a 20-30 px face); at most cfg.max_regions regions and
+  cfg.max_pixels net-input pixels per frame (docs/enhance.md has the cost). When its model file is
+  missing, corrupt or unloadable the error (naming the file) is logged, `fallback_error` keeps it
+  and the LBP cascade takes over (`kind` becomes "lbp"); the agent raises model_failed.
+- "lbp": OpenCV's LBP frontal-face cascade as shipped inside the scikit-image wheel
   (skimage/data/lbpcascade_frontalface_opencv.xml; the OpenCV 5 wheels ship no cascade files), run
   with cv2.CascadeClassifier from the contrib wheel (about 10x faster than skimage.feature.Cascade
   on the same file). The copy in scikit-image misspells one tag ("featuhreParams"), which OpenCV's
@@ -16,6 +23,7 @@ from __future__ import annotations
 import logging
 import threading
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -32,6 +40,7 @@ LBP_MIN_NEIGHBORS = 4
 YUNET_SCORE_THRESHOLD = 0.6
 YUNET_NMS_THRESHOLD = 0.3
 REGION_GROW = 0.5  # detect(regions=...): search this fraction of each region's size around it
+MIN_NET_SIDE = 32  # cnn: smallest net input side worth running (one padded block)
 
 
 def lbp_cascade_path() -> Path:
@@ -41,14 +50,41 @@ def lbp_cascade_path() -> Path:
 
 
 class FaceDetector:
-    def __init__(self, cfg: FacesConfig) -> None:
+    """detect(bgr, regions) -> [(x, y, w, h, score)]; `kind` is the detector actually used.
+
+    models_dir: the models folder for detector "cnn" (default: default_models_dir()); net: an
+    already loaded face_cnn.CenterFaceNet to share (the agent loads it once for every camera);
+    load_error: the reason a shared load failed (skips a second attempt: LBP at once).
+    """
+
+    def __init__(self, cfg: FacesConfig, models_dir: Path | None = None, *, net: Any = None,
+                 load_error: str | None = None, backend: str = "onnxruntime", threads: int = 0) -> None:
         self.cfg = cfg
         self.kind = cfg.detector
+        self.fallback_error: str | None = None
+        self.net = None
         self._lock = threading.Lock()  # cv2.FaceDetectorYN keeps per-call state (input size)
-        if cfg.detector == "yunet":
+        if cfg.detector == "cnn":
+            self.net = net if net is not None else self._load_cnn(models_dir, load_error, backend, threads)
+            if self.net is None:
+                self.kind = "lbp"
+        if self.kind == "yunet":
             self._yunet = self._load_yunet(cfg.yunet_model)
-        else:
+        elif self.kind == "lbp":
             self._cascade = _load_lbp_cascade(lbp_cascade_path())
+
+    def _load_cnn(self, models_dir: Path | None, load_error: str | None, backend: str, threads: int):
+        from edge_agent.enhance.face_cnn import load_face_net
+        from edge_agent.inference.loader import default_models_dir
+
+        if load_error is None:
+            try:
+                return load_face_net(models_dir or default_models_dir(), backend=backend, threads=threads)
+            except ModelError as exc:
+                load_error = str(exc)
+        self.fallback_error = load_error
+        log.error("CNN face detector unavailable, the LBP cascade takes over: %s", load_error)
+        return None
 
     @staticmethod
     def _load_yunet(path: Path | None):
@@ -76,18 +112,49 @@ class FaceDetector:
             raise ValueError(f"expected an HxWx3 image, got shape {bgr.shape}")
         if self.cfg.max_faces == 0:
             return []
-        find = self._detect_yunet if self.kind == "yunet" else self._detect_lbp
-        if not regions:
-            boxes = find(bgr)
+        if self.kind == "cnn":
+            boxes = self._detect_cnn(bgr, regions)
         else:
-            boxes = []
-            for x0, y0, x1, y1 in _search_rects(regions, bgr.shape[1], bgr.shape[0], self.cfg.min_size):
-                part = np.ascontiguousarray(bgr[y0:y1, x0:x1])
-                boxes += [(x + x0, y + y0, w, h, sc) for x, y, w, h, sc in find(part)]
+            find = self._detect_yunet if self.kind == "yunet" else self._detect_lbp
+            if not regions:
+                boxes = find(bgr)
+            else:
+                boxes = []
+                for x0, y0, x1, y1 in search_rects(regions, bgr.shape[1], bgr.shape[0], self.cfg.min_size):
+                    part = np.ascontiguousarray(bgr[y0:y1, x0:x1])
+                    boxes += [(x + x0, y + y0, w, h, sc) for x, y, w, h, sc in find(part)]
         m = self.cfg.min_size
         boxes = [b for b in boxes if b[2] >= m and b[3] >= m]
         boxes.sort(key=lambda b: (b[4], b[2] * b[3]), reverse=True)
         return boxes[: self.cfg.max_faces]
+
+    def plan(self, width: int, height: int, regions: list | None) -> list[tuple[int, int, int, int, float]]:
+        """cnn: the (x0, y0, x1, y1, scale) rectangles one frame is searched in, within the budget."""
+        return plan_search(self.cfg, width, height, regions)
+
+    def _detect_cnn(self, bgr: np.ndarray, regions: list | None) -> list[Box]:
+        from edge_agent.enhance.face_cnn import nms
+
+        H, W = bgr.shape[:2]
+        found = []
+        for x0, y0, x1, y1, scale in self.plan(W, H, regions):
+            part = bgr[y0:y1, x0:x1]
+            b = self.net.detect(part, self.cfg.score_threshold, scale)
+            if len(b):
+                b[:, [0, 2]] += x0
+                b[:, [1, 3]] += y0
+                found.append(b)
+        if not found:
+            return []
+        b = np.vstack(found)
+        b = b[nms(b[:, :4], b[:, 4], self.net.dec.nms_iou)]  # regions that overlapped after growth
+        out = []
+        for x1, y1, x2, y2, sc in b.tolist():
+            x, y = int(round(x1)), int(round(y1))
+            w, h = int(round(x2)) - x, int(round(y2)) - y
+            if w > 0 and h > 0:
+                out.append((x, y, w, h, float(sc)))
+        return out
 
     def _detect_lbp(self, bgr: np.ndarray) -> list[Box]:
         gray = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
@@ -130,7 +197,7 @@ def _load_lbp_cascade(path: Path):
     return cascade
 
 
-def _search_rects(
+def search_rects(
     regions: list[tuple[float, float, float, float]], width: int, height: int, min_size: int
 ) -> list[tuple[int, int, int, int]]:
     """Grow normalized boxes, convert to pixel (x0, y0, x1, y1), merge overlapping ones."""
@@ -159,6 +226,72 @@ def _search_rects(
             if merged:
                 break
     return rects
+
+
+def plan_search(cfg: FacesConfig, width: int, height: int,
+                regions: list | None) -> list[tuple[int, int, int, int, float]]:
+    """(x0, y0, x1, y1, scale) rectangles for the cnn detector, at most cfg.max_pixels in all.
+
+    No regions: the whole frame, downscaled if it is over the budget. With regions: the grown,
+    merged rectangles, largest first, at most cfg.max_regions; a rectangle whose motion box is
+    shorter than cfg.upscale_below_px is upscaled by cfg.upscale. When the budget runs short the
+    upscaling goes first, then the rectangle is downscaled to what is left (or skipped).
+    """
+    if not regions:
+        s = min(1.0, (cfg.max_pixels / float(width * height)) ** 0.5)
+        return [(0, 0, width, height, s)]
+    small = {}
+    for nx, ny, nw, nh in regions:  # which grown rectangles come from a short (far) motion box
+        cx, cy = (nx + nw / 2) * width, (ny + nh / 2) * height
+        small[(cx, cy)] = nh * height < cfg.upscale_below_px
+    rects = search_rects(regions, width, height, cfg.min_size)
+    rects.sort(key=lambda r: (r[2] - r[0]) * (r[3] - r[1]), reverse=True)
+    out, left = [], float(cfg.max_pixels)
+    for x0, y0, x1, y1 in rects[: cfg.max_regions]:
+        area = float((x1 - x0) * (y1 - y0))
+        inside = [v for (cx, cy), v in small.items() if x0 <= cx <= x1 and y0 <= cy <= y1]
+        s = cfg.upscale if inside and all(inside) else 1.0
+        if area * s * s > left:
+            s = (left / area) ** 0.5
+        if min(x1 - x0, y1 - y0) * s < MIN_NET_SIDE / 2:
+            continue
+        out.append((x0, y0, x1, y1, s))
+        left -= area * s * s
+    return out
+
+
+MERGE_IOU = 0.4  # detect_on "both": boxes overlapping this much are one face
+
+
+def merge_found(found: dict[str, list]) -> list[tuple[tuple, str]]:
+    """{frame name: boxes} -> [(box, frame name)], one per face: overlapping boxes (IoU >=
+    MERGE_IOU) from different frames are merged into the higher-scoring one, best first."""
+    from edge_agent.enhance.face_cnn import box_iou
+
+    items = sorted(((tuple(b), name) for name, boxes in found.items() for b in boxes),
+                   key=lambda it: -float(it[0][4]) if len(it[0]) > 4 else 0.0)
+    kept: list[tuple[tuple, str]] = []
+    for box, name in items:
+        if all(box_iou(box, k[0]) < MERGE_IOU for k in kept):
+            kept.append((box, name))
+    return kept
+
+
+def detect_faces(detector: Any, cfg: FacesConfig, original: np.ndarray, enhanced: np.ndarray | None,
+                 regions: list | None = None) -> list[tuple[tuple, str]]:
+    """The agent's face search on one frame: [(box, "original"|"enhanced")], best first.
+
+    cfg.detect_on picks the frame(s) when a low-light-enhanced one exists (else the original is
+    searched); with "both" the boxes of the two are merged (merge_found). Used by the worker and
+    by `edge-agent enhance --faces`, so both apply the same detection.
+    """
+    frames = {"original": original}
+    if enhanced is not None and cfg.detect_on == "enhanced":
+        frames = {"enhanced": enhanced}
+    elif enhanced is not None and cfg.detect_on == "both":
+        frames = {"original": original, "enhanced": enhanced}
+    found = merge_found({name: list(detector.detect(img, regions)) for name, img in frames.items()})
+    return found[: cfg.max_faces]
 
 
 def crop_with_margin(

@@ -18,6 +18,8 @@ from typing import Any
 from edge_agent.health.alerts import AlertBook, Emit
 
 MODEL_STAGES = ("low_light", "face_sr")
+# what the agent does instead when a stage's model is unavailable (default: publish originals)
+FALLBACKS = {"face_detect": "the LBP cascade detects faces"}
 SPOOL_WARN_FRACTION = 0.8
 HOLD_S = 5.0  # spool conditions hold this long to start
 CLEAR_S = 60.0  # and are clear this long to end (drops are rare and bursty)
@@ -45,6 +47,7 @@ class AgentAlerts:
 
     # ------------------------------------------------------------------ models
     def _model(self, stage: str, failed: bool | None, ts: float, error: str | None = None) -> None:
+        fallback = FALLBACKS.get(stage, "original images published")
         self.book.update(
             "model_failed",
             failed,
@@ -52,8 +55,8 @@ class AgentAlerts:
             0.0,
             0.0,
             key=f"model_failed:{stage}",
-            details=lambda: {"stage": stage, "error": error, "fallback": "original images published"},
-            message=f"{stage} model failed: publishing original images only",
+            details=lambda: {"stage": stage, "error": error, "fallback": fallback},
+            message=f"{stage} model failed: {fallback}",
         )
 
     def model_unavailable(self, stage: str, error: str, ts: float | None = None) -> None:

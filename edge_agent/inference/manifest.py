@@ -39,14 +39,24 @@ class Artifact(_Strict):
     bin_sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
 
 
+class DetectorDecode(_Strict):
+    """How a face detector's outputs become boxes (read by edge_agent/enhance/face_cnn.py)."""
+
+    family: Literal["centerface"]
+    stride: int = Field(ge=1, le=64)  # output cell size in input pixels
+    score_threshold: float = Field(gt=0.0, lt=1.0)  # default heatmap threshold
+    nms_iou: float = Field(gt=0.0, le=1.0)
+
+
 class ModelEntry(_Strict):
     version: str
-    task: Literal["low_light", "face_sr"]
+    task: Literal["low_light", "face_sr", "face_detect"]
     scale: int = Field(default=1, ge=1, le=8)
     pad_multiple: int = Field(default=1, ge=1, le=256)
     inputs: list[IOSpec]
     outputs: list[IOSpec]
     files: dict[ArtifactKind, Artifact]
+    decode: DetectorDecode | None = None  # face detectors only
     card: str | None = None
     metrics: dict[str, float] = Field(default_factory=dict)
 

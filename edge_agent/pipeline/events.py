@@ -49,6 +49,7 @@ class FaceResult:
     score: float
     crop: np.ndarray  # BGR uint8, as cut from the (enhanced) frame
     sr: np.ndarray | None  # BGR uint8 super-resolved crop, None when SR is off or failed
+    frame: str = "original"  # the frame the face was found in: "original" or "enhanced"
 
 
 @dataclass(slots=True)

@@ -6,7 +6,8 @@ frame (coalesce), or else the oldest queued frame is dropped; both count 'jobs_d
 markers are tiny and never dropped. Jobs of one camera are handed out one at a time, in order,
 so a camera's events are published in order even with several worker threads.
 
-Worker.process(job): [low-light if dark] -> [face detect -> crop with margin -> face SR] ->
+Worker.process(job): [low-light if dark] -> [face detect on the original, the enhanced frame or
+both (faces.detect_on; each face records which) -> crop with margin -> face SR] ->
 EnhancedEvent -> publisher. Every stage is passed in (Stages); the camera config is read live for
 every job. A stage that fails is logged and counted and the event still goes out, with the
 original image and the error in event.errors.
@@ -25,6 +26,7 @@ import cv2
 import numpy as np
 
 from edge_agent.config.schema import AgentConfig, CameraConfig, FacesConfig
+from edge_agent.enhance.faces import detect_faces
 from edge_agent.enhance.tensors import luma
 from edge_agent.pipeline.events import EnhancedEvent, FaceResult, Job, ModelInfo
 from edge_agent.pipeline.stats import CameraStats
@@ -331,22 +333,23 @@ class Worker:
         fc = cam.faces
         if fc.enabled and fc.max_faces > 0 and stages.face_detector is not None and stages.crop is not None:
             t = time.perf_counter()
-            boxes: list = []
+            found: list[tuple[tuple, str]] = []
             try:
                 detector = self._detector(job.camera, fc)
                 regions = list(job.motion.boxes) or None  # search only where things moved
-                boxes = list(detector.detect(base, regions))
-                if not boxes and enhanced is not None:
-                    boxes = list(detector.detect(original, regions))  # same geometry; crops from `base`
+                found = detect_faces(detector, fc, original, enhanced, regions)
                 event.stages.append("face_detect")
+                info = stages.models.get("face_detect")
+                if info is not None and getattr(detector, "kind", None) == "cnn":
+                    event.models.append(info)
             except Exception as exc:
                 log.exception("face detection failed on camera %s", job.camera)
                 st.inc("errors")
                 event.errors.append(f"face_detect: {type(exc).__name__}: {exc}")
             timed("face_detect", (time.perf_counter() - t) * 1000.0)
-            boxes = sorted(boxes, key=lambda b: -float(b[4]) if len(b) > 4 else 0.0)[: fc.max_faces]
+            found = found[: fc.max_faces]
             sr_ms = 0.0
-            for b in boxes:
+            for b, found_in in found:
                 score = float(b[4]) if len(b) > 4 else 1.0
                 try:
                     crop, box = stages.crop(base, tuple(int(v) for v in b[:4]), fc.margin)
@@ -368,7 +371,8 @@ class Worker:
                         st.inc("errors")
                         event.errors.append(f"face_sr: {type(exc).__name__}: {exc}")
                     sr_ms += (time.perf_counter() - t) * 1000.0
-                event.faces.append(FaceResult(box=tuple(int(v) for v in box), score=score, crop=crop, sr=sr))
+                event.faces.append(FaceResult(box=tuple(int(v) for v in box), score=score, crop=crop, sr=sr,
+                                              frame=found_in))
             st.inc("faces", len(event.faces))
             if any(f.sr is not None for f in event.faces):
                 event.stages.append("face_sr")

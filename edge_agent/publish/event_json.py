@@ -91,6 +91,7 @@ def encode_event(
                 "index": i,
                 "box": [int(v) for v in face.box],
                 "score": round(float(face.score), 4),
+                "frame": face.frame,
                 "crop": crop_name,
                 "sr": sr_name,
                 "super_resolved": sr_name is not None,

@@ -60,7 +60,7 @@ def test_enhance_image_brightens_a_dark_upload(tmp_path, models_dir):
     dark = np.full((90, 160, 3), 20, np.uint8)
     out = agent.enhance_image(dark)
     assert out.shape == dark.shape and out.mean() > dark.mean() * 1.3
-    assert {m.name for m in agent.model_info()} == {"lowlight", "face_sr"}
+    assert {m.name for m in agent.model_info()} == {"lowlight", "face_sr", "face_detector"}
 
 
 def test_running_agent_keeps_latest_snapshots_and_finishes_by_itself(tmp_path, models_dir):

