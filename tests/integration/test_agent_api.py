@@ -59,14 +59,15 @@ def test_agent_serves_api_and_applies_a_live_change(tmp_path, models_dir):
         assert status == 200, body
         assert json.loads(body)["status"] in {"ok", "degraded"}
 
-        status, metrics = _call(f"{base}/metrics")
-        assert status == 200 and b"frames" in metrics
+        assert _call(f"{base}/metrics")[0] == 401  # the live motion state is behind the login
 
         # unauthenticated change refused; authenticated change applied and saved
         assert _call(f"{base}/api/cameras/cam1", "PATCH", {"motion": {"sensitivity": 0.9}})[0] == 401
         status, body = _call(f"{base}/api/auth/login", "POST", {"password": "installer-pw"})
         assert status == 200, body
         token = json.loads(body)["access_token"]
+        status, metrics = _call(f"{base}/metrics", token=token)
+        assert status == 200 and b"frames" in metrics
         status, body = _call(f"{base}/api/cameras/cam1", "PATCH", {"motion": {"sensitivity": 0.9}}, token)
         assert status == 200, body
         on_disk = yaml.safe_load(cfg_path.read_text())
