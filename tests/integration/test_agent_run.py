@@ -171,4 +171,4 @@ def test_missing_models_fall_back_to_originals_and_raise_an_alert(tmp_path, pers
     assert (Path(first["_dir"]) / "original.jpg").is_file()
     alerts = jsonl(out / "alerts.jsonl")
     failed = {a.get("details", {}).get("stage") for a in alerts if a.get("type") == "model_failed"}
-    assert failed == {"low_light", "face_sr"}, alerts
+    assert failed == {"low_light", "face_sr", "face_detect"}, alerts  # the detector falls back to LBP
