@@ -137,6 +137,12 @@ def test_draw_zone_change_sensitivity_save_and_inline_error(served, browser):
     assert path.read_bytes() == before
     assert gate.cfg.threshold == 25
 
+    assert browser.execute_script("return document.getElementById('counter-frames').textContent") == "0"
+    assert browser.find_element(By.ID, "counter-alerts").text == "none"
+    # an open camera health alert shows up in the live status on the next poll
+    agent.stats["door"].set_state(alerts=[{"type": "covered", "severity": "major", "message": "lens covered"}])
+    wait.until(EC.text_to_be_present_in_element((By.ID, "counter-alerts"), "covered (major)"))
+
     # select the zone and delete it with the button; logged out, the save is refused (401)
     browser.find_element(By.ID, "tool-select").click()
     _click_at(browser, canvas, 0.45, 0.5)
@@ -148,8 +154,3 @@ def test_draw_zone_change_sensitivity_save_and_inline_error(served, browser):
     browser.find_element(By.ID, "save-btn").click()
     wait.until(EC.text_to_be_present_in_element((By.ID, "form-error"), "Log in to save"))
     assert path.read_bytes() == before
-    assert browser.execute_script("return document.getElementById('counter-frames').textContent") == "0"
-    assert browser.find_element(By.ID, "counter-alerts").text == "none"
-    # an open camera health alert shows up in the live status on the next poll
-    agent.stats["door"].set_state(alerts=[{"type": "covered", "severity": "major", "message": "lens covered"}])
-    wait.until(EC.text_to_be_present_in_element((By.ID, "counter-alerts"), "covered (major)"))

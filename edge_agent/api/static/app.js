@@ -61,6 +61,7 @@ $("login-form").addEventListener("submit", async (ev) => {
   if (r.ok) {
     setToken((await r.json()).access_token);
     $("login-status").textContent = "Logged in.";
+    await loadCameras();
   } else {
     const d = await detailOf(r);
     $("login-status").textContent = typeof d === "string" ? d : "Login failed.";
@@ -75,7 +76,10 @@ $("logout-btn").addEventListener("click", async () => {
 
 // ------------------------------------------------------------------ cameras
 async function loadCameras() {
-  const cfg = await (await api("GET", "/api/config")).json();
+  // the settings (and everything but the login) are behind the login
+  const r = await api("GET", "/api/config");
+  if (!r.ok) { $("camera-view").hidden = true; return; }
+  const cfg = await r.json();
   $("site").textContent = "site " + cfg.site;
   state.cameras = cfg.cameras.map((c) => c.name);
   const nav = $("camera-tabs");
@@ -120,17 +124,28 @@ function fillCamera(cam) {
   clearErrors();
 }
 
-function refreshImages() {
-  if (!state.camera) return;
-  const base = "/api/cameras/" + encodeURIComponent(state.camera) + "/snapshot/";
-  const t = "?t=" + Date.now();
-  if (!state.drag && !state.drawing) $("snapshot").src = base + "original" + t;
-  $("before-img").src = base + "original" + t;
-  $("after-img").src = base + "enhanced" + t;
+// snapshots are behind the login: an <img src> cannot send the token, so fetch them and show blob URLs
+async function snapshotBlob(kind) {
+  const r = await api("GET", "/api/cameras/" + encodeURIComponent(state.camera) + "/snapshot/" + kind);
+  return r.ok ? await r.blob() : null;
+}
+
+function showBlob(id, blob) {
+  const img = $(id);
+  if (img.src.startsWith("blob:")) URL.revokeObjectURL(img.src);
+  if (blob) img.src = URL.createObjectURL(blob); else img.removeAttribute("src");
+}
+
+async function refreshImages() {
+  if (!state.camera || !state.token) return;
+  const [original, enhanced] = await Promise.all([snapshotBlob("original"), snapshotBlob("enhanced")]);
+  if (!state.drag && !state.drawing) showBlob("snapshot", original);
+  showBlob("before-img", original);
+  showBlob("after-img", enhanced);
 }
 
 async function pollCounters() {
-  if (!state.camera) return;
+  if (!state.camera || !state.token) return;
   const r = await api("GET", "/api/cameras/" + encodeURIComponent(state.camera) + "/stats");
   if (!r.ok) return;
   const s = await r.json();
