@@ -117,10 +117,34 @@ def _cmd_import_face_detector(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_data_build(args: argparse.Namespace) -> int:
+    from export_tools.data.build import build, report
+    from export_tools.data.sources import DEBIAN_PACKAGES
+
+    packages = {p: DEBIAN_PACKAGES.get(p, ("usr/share/backgrounds/*", "usr/share/wallpapers/*"))
+                for p in args.packages} if args.packages is not None else None
+    manifest = build(args.out, packages=packages, debian=not args.no_debian, max_side=args.max_side)
+    print(report(manifest))
+    print(f"wrote {args.out}/manifest.json")
+    if not manifest["images"]:
+        return _err("no image could be built", EXIT_GATE)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="edge-export", description="Model toolchain: train, export, quantize, "
                                 "verify and package the low-light and face-SR models.")
     sub = p.add_subparsers(dest="command", required=True)
+
+    d = sub.add_parser("data", help="training data").add_subparsers(dest="data_command", required=True)
+    s = d.add_parser("build", help="assemble the training set (T91, scikit-image, scikit-learn, training faces, "
+                     "Debian wallpaper photos) with a manifest of every image")
+    s.add_argument("--out", type=Path, default=Path("work_cache/train_set"))
+    s.add_argument("--packages", nargs="*", default=None, metavar="PKG",
+                   help="Debian packages to take photos from (default: the table in export_tools.data.sources)")
+    s.add_argument("--no-debian", action="store_true", help="skip the Debian wallpaper packages")
+    s.add_argument("--max-side", type=int, default=1024, help="downscale larger images to this long side")
+    s.set_defaults(func=_cmd_data_build)
 
     s = sub.add_parser("train", help="train a model from a recipe (resumes from the last checkpoint)")
     s.add_argument("model", choices=["kind", "srgan"])

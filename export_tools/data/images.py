@@ -2,7 +2,9 @@
 
 train:     ../shared/datasets/train_natural (53 T91 photos)
 held-out:  scikit-image's bundled colour photos (never used in training)
-faces:     ../shared/datasets/dev_faces (14 real faces; evaluation only)
+faces:     ../shared/datasets/dev_faces (14 real faces), split ONCE here: sorted by name, odd index ->
+           training faces (the face fine-tune), even index + scikit-image's astronaut -> held-out faces
+           (evaluation and the night benchmark; never trained on)
 lowlight:  ../shared/datasets/dev_lowlight (6 real night photos, no reference; visual checks only)
 """
 
@@ -47,6 +49,25 @@ def train_paths() -> list[Path]:
 
 def face_paths() -> list[Path]:
     return list_images(_folder("dev_faces"))
+
+
+def training_faces() -> list[Path]:
+    """The dev faces we may train on: odd positions of the name-sorted list."""
+    return face_paths()[1::2]
+
+
+def held_out_faces() -> list[Path]:
+    """The dev faces never trained on (plus scikit-image's astronaut, see held_out_face_images)."""
+    return face_paths()[0::2]
+
+
+def held_out_face_images() -> dict[str, np.ndarray]:
+    """name -> RGB uint8: the held-out dev faces and scikit-image's astronaut."""
+    import skimage.data
+
+    out = {f"face/{p.stem}": read_rgb(p) for p in held_out_faces()}
+    out["face/astronaut"] = np.ascontiguousarray(skimage.data.astronaut()[:, :, :3])
+    return out
 
 
 def lowlight_paths() -> list[Path]:

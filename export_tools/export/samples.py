@@ -112,12 +112,12 @@ def _lr(hr_u8: np.ndarray, scale: int, rng: np.random.Generator, spec=None) -> t
 def sr_validation(scale: int, pad_multiple: int = 1, seed: int = SEED, faces: bool = True,
                   max_side: int = 512) -> list[Sample]:
     """Held-out photos + dev faces, centre-cropped to max_side, bicubic x`scale` down (seed + index)."""
-    from export_tools.data.images import DatasetMissing, face_paths, held_out_images, read_rgb
+    from export_tools.data.images import DatasetMissing, held_out_faces, held_out_images, read_rgb
 
     items = {name: ("photos", img) for name, img in held_out_images().items()}
     if faces:
         try:
-            items.update({f"face/{p.stem}": ("faces", read_rgb(p)) for p in face_paths()})
+            items.update({f"face/{p.stem}": ("faces", read_rgb(p)) for p in held_out_faces()})
         except DatasetMissing:
             pass
     out = []
