@@ -130,6 +130,11 @@ class FacesConfig(StrictModel):
         description="cnn: net input pixels per frame, all regions together (bounds the cost; the whole "
         "frame or the upscaling is scaled down to fit)",
     )
+    head_band: float = Field(
+        default=0.5, ge=0.2, le=1.0,
+        description="a person-shaped motion box (1.5x taller than wide) is searched only in this top "
+        "fraction of its height, where the head is (1.0: the whole box)",
+    )
     detect_on: Literal["original", "enhanced", "both"] = Field(
         default="original",
         description="which frame faces are searched in when low-light enhancement ran (both: boxes "

@@ -40,6 +40,7 @@ LBP_MIN_NEIGHBORS = 4
 YUNET_SCORE_THRESHOLD = 0.6
 YUNET_NMS_THRESHOLD = 0.3
 REGION_GROW = 0.5  # detect(regions=...): search this fraction of each region's size around it
+PERSON_ASPECT = 1.5  # a motion box this many times taller than wide is a person: search its head band
 MIN_NET_SIDE = 32  # cnn: smallest net input side worth running (one padded block)
 
 
@@ -120,7 +121,8 @@ class FaceDetector:
                 boxes = find(bgr)
             else:
                 boxes = []
-                for x0, y0, x1, y1 in search_rects(regions, bgr.shape[1], bgr.shape[0], self.cfg.min_size):
+                for x0, y0, x1, y1 in search_rects(regions, bgr.shape[1], bgr.shape[0], self.cfg.min_size,
+                                                       self.cfg.head_band):
                     part = np.ascontiguousarray(bgr[y0:y1, x0:x1])
                     boxes += [(x + x0, y + y0, w, h, sc) for x, y, w, h, sc in find(part)]
         m = self.cfg.min_size
@@ -197,13 +199,29 @@ def _load_lbp_cascade(path: Path):
     return cascade
 
 
+def head_band(region: tuple[float, float, float, float], width: int, height: int,
+              band: float) -> tuple[tuple[float, float, float, float], float]:
+    """(normalized box to search, growth fraction) for one motion box.
+
+    A person-shaped box (at least PERSON_ASPECT times taller than wide in pixels) holds its face in
+    its upper part: only the top `band` of it is searched, a little wider than the body and reaching
+    a little above it (a head the gate cut off). Any other box is searched whole, grown by REGION_GROW.
+    """
+    nx, ny, nw, nh = region
+    if band >= 1.0 or nh * height < PERSON_ASPECT * nw * width:
+        return region, REGION_GROW
+    return (nx - 0.25 * nw, ny - 0.1 * nh, 1.5 * nw, (band + 0.1) * nh), 0.0
+
+
 def search_rects(
-    regions: list[tuple[float, float, float, float]], width: int, height: int, min_size: int
+    regions: list[tuple[float, float, float, float]], width: int, height: int, min_size: int,
+    band: float = 1.0,
 ) -> list[tuple[int, int, int, int]]:
-    """Grow normalized boxes, convert to pixel (x0, y0, x1, y1), merge overlapping ones."""
+    """Grow normalized boxes (head_band), convert to pixel (x0, y0, x1, y1), merge overlapping ones."""
     rects = []
-    for nx, ny, nw, nh in regions:
-        gx, gy = nw * REGION_GROW, nh * REGION_GROW
+    for region in regions:
+        (nx, ny, nw, nh), grow = head_band(region, width, height, band)
+        gx, gy = nw * grow, nh * grow
         x0, y0 = int((nx - gx) * width), int((ny - gy) * height)
         x1, y1 = int(np.ceil((nx + nw + gx) * width)), int(np.ceil((ny + nh + gy) * height))
         # at least one face window of min_size around the region's centre
@@ -241,10 +259,11 @@ def plan_search(cfg: FacesConfig, width: int, height: int,
         s = min(1.0, (cfg.max_pixels / float(width * height)) ** 0.5)
         return [(0, 0, width, height, s)]
     small = {}
-    for nx, ny, nw, nh in regions:  # which grown rectangles come from a short (far) motion box
+    for region in regions:  # which grown rectangles come from a short (far) motion box
+        (nx, ny, nw, nh), _grow = head_band(region, width, height, cfg.head_band)
         cx, cy = (nx + nw / 2) * width, (ny + nh / 2) * height
-        small[(cx, cy)] = nh * height < cfg.upscale_below_px
-    rects = search_rects(regions, width, height, cfg.min_size)
+        small[(cx, cy)] = region[3] * height < cfg.upscale_below_px
+    rects = search_rects(regions, width, height, cfg.min_size, cfg.head_band)
     rects.sort(key=lambda r: (r[2] - r[0]) * (r[3] - r[1]), reverse=True)
     out, left = [], float(cfg.max_pixels)
     for x0, y0, x1, y1 in rects[: cfg.max_regions]:

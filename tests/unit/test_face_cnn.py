@@ -56,3 +56,31 @@ def test_missing_or_corrupt_detector_model_is_named_and_lbp_takes_over(tmp_path,
     assert "face_detector" in det.fallback_error  # the file is named
     assert any("LBP cascade takes over" in r.getMessage() for r in caplog.records)
     det.detect(np.zeros((120, 160, 3), np.uint8))  # and it still works
+
+
+def test_person_shaped_motion_box_is_searched_in_its_head_band_only():
+    from edge_agent.enhance.faces import plan_search
+
+    cfg = FacesConfig()
+    W, H = 1280, 720
+    person = (0.40, 0.25, 0.14, 0.60)  # 179 x 432 px: a person
+    (x0, y0, x1, y1, _s), = plan_search(cfg, W, H, [person])
+    top, bottom = int(0.25 * H), int(0.85 * H)
+    assert y0 < top and y1 < top + 0.7 * (bottom - top)  # reaches above the head, stops at the belly
+    assert (x1 - x0) * (y1 - y0) < 0.25 * (W * H)
+    whole, = plan_search(cfg.model_copy(update={"head_band": 1.0}), W, H, [person])
+    assert whole[3] >= bottom  # head_band 1.0: the whole grown box
+    car = (0.30, 0.60, 0.30, 0.15)  # wider than tall: searched whole and grown
+    (cx0, cy0, cx1, cy1, _), = plan_search(cfg, W, H, [car])
+    assert cy1 >= int(0.75 * H) and cx0 < int(0.30 * W) and cx1 > int(0.60 * W)
+
+
+def test_face_in_the_head_band_of_a_motion_box_is_found_by_the_cnn():
+    det = FaceDetector(FacesConfig(), default_models_dir())
+    assert det.kind == "cnn"
+    frame = np.full((720, 1280, 3), 40, np.uint8)
+    face = cv2.cvtColor(skimage.data.astronaut()[30:250, 140:340], cv2.COLOR_RGB2BGR)
+    face = cv2.resize(face, (100, 110))
+    frame[200:310, 520:620] = face
+    found = det.detect(frame, [(0.39, 0.26, 0.14, 0.62)])  # the body below the face
+    assert any(abs(x + w / 2 - 570) < 30 and abs(y + h / 2 - 255) < 30 for x, y, w, h, _ in found)
