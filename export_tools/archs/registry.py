@@ -15,6 +15,7 @@ ARCHS: dict[str, str] = {
     # SR: image [1,3,h,w] RGB 0..1 -> [1,3,s*h,s*w] 0..1
     "srgan_generator": "export_tools.archs.srgan:SRGANGenerator",
     "srgan_leftthomas": "export_tools.archs.srgan_leftthomas:LeftThomasGenerator",
+    "repsr": "export_tools.archs.repsr:RepSR",  # plain x4 after merge(); deploy=True loads merged weights
     # discriminators (training only)
     "image_discriminator": "export_tools.archs.srgan:ImageDiscriminator",
     "feature_discriminator": "export_tools.archs.srgan:FeatureDiscriminator",

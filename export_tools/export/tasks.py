@@ -14,6 +14,7 @@ ARCH_TASK = {
     "kind_enhancer": "low_light",
     "srgan_generator": "face_sr",
     "srgan_leftthomas": "face_sr",
+    "repsr": "face_sr",
 }
 
 

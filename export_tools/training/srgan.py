@@ -27,7 +27,7 @@ from export_tools.data.lowres import DegradeSpec, PatchSampler, bicubic_upscale,
 from export_tools.training import common
 from export_tools.training.common import load_checkpoint, save_checkpoint, setup
 
-ARCH = "srgan_generator"
+ARCH = "srgan_generator"  # the default generator
 
 
 class _Strict(BaseModel):
@@ -35,8 +35,10 @@ class _Strict(BaseModel):
 
 
 class DataSpec(_Strict):
-    # "t91" = the shared T91 photos; "skimage:<name>" = a scikit-image bundled photo (never a held-out one)
+    # "t91" = the shared T91 photos; "skimage:<name>" = a scikit-image bundled photo (never a held-out one);
+    # "set:natural" / "set:faces" = a subset of the training set `edge-export data build` made (set_dir)
     sources: list[str] = Field(default_factory=lambda: ["t91"], min_length=1)
+    set_dir: str = "work_cache/train_set"
     hr_patch: int = Field(96, ge=8, le=512)
     batch_size: int = Field(16, ge=1, le=256)
 
@@ -46,10 +48,11 @@ class DataSpec(_Strict):
         from export_tools.data.images import HELD_OUT_SKIMAGE
 
         for s in v:
-            if s == "t91":
+            if s in ("t91", "set:natural", "set:faces"):
                 continue
             if not s.startswith("skimage:"):
-                raise ValueError(f"unknown data source {s!r}; use 't91' or 'skimage:<name>'")
+                raise ValueError(f"unknown data source {s!r}; use 't91', 'set:natural', 'set:faces' "
+                                 "(the set `edge-export data build` made) or 'skimage:<name>'")
             name = s.split(":", 1)[1]
             if name in HELD_OUT_SKIMAGE or name == "cat":
                 raise ValueError(f"{name!r} is a held-out evaluation image and must not be trained on")
@@ -78,6 +81,7 @@ class PerceptualSpec(_Strict):
 class Recipe(_Strict):
     name: str
     stage: Literal["faithful", "perceptual"] = "faithful"
+    arch: Literal["srgan_generator", "repsr"] = ARCH
     seed: int = 0
     threads: int = Field(1, ge=0, le=64)
     device: str = "cpu"
@@ -104,11 +108,13 @@ class Recipe(_Strict):
             raise ValueError(f"data.hr_patch {self.data.hr_patch} must be a multiple of the scale {scale}")
         if self.stage == "perceptual" and self.init_from is not None:
             raise ValueError("stage 'perceptual' takes its start checkpoint from perceptual.init_from")
+        if self.stage == "perceptual" and self.arch != ARCH:
+            raise ValueError(f"stage 'perceptual' trains {ARCH} only, not {self.arch}")
         if self.stage == "perceptual" and self.perceptual is None:
             raise ValueError("stage 'perceptual' needs a 'perceptual' section (init_from, loss weights)")
         try:
             json.dumps(self.model)
-            build(ARCH, **self.model)
+            build(self.arch, **self.model)
         except (TypeError, ValueError) as exc:
             raise ValueError(f"invalid model kwargs {self.model}: {exc}") from exc
         return self
@@ -118,15 +124,20 @@ def load_recipe(path: Path) -> Recipe:
     return common.load_recipe(path, Recipe)
 
 
-def load_training_images(sources: list[str]) -> tuple[list[np.ndarray], list[str]]:
+def load_training_images(sources: list[str], set_dir: str = "work_cache/train_set") -> tuple[list[np.ndarray], list[str]]:
     """RGB uint8 images and the list of their names (kept in the checkpoint meta)."""
     import skimage.data
 
+    from export_tools.data.build import training_images
     from export_tools.data.images import read_rgb, train_paths
 
     images, names = [], []
     for src in sources:
-        if src == "t91":
+        if src.startswith("set:"):
+            for p in training_images(Path(set_dir), src.split(":", 1)[1]):
+                images.append(read_rgb(p))
+                names.append(f"set/{p.relative_to(set_dir)}")
+        elif src == "t91":
             for p in train_paths():
                 images.append(read_rgb(p))
                 names.append(f"t91/{p.name}")
@@ -273,9 +284,9 @@ def train(recipe_path: Path, out_dir: Path | None = None, resume: bool = True,
     setup(recipe.seed, recipe.threads)
     device = torch.device(recipe.device)
 
-    images, names = load_training_images(recipe.data.sources)
+    images, names = load_training_images(recipe.data.sources, recipe.data.set_dir)
     sampler = PatchSampler(images, recipe.degradation, recipe.data.hr_patch, recipe.seed)
-    gen = build(ARCH, **recipe.model).to(device)
+    gen = build(recipe.arch, **recipe.model).to(device)
     per = recipe.perceptual
 
     nets: dict[str, torch.nn.Module] = {"gen": gen}
@@ -283,9 +294,9 @@ def train(recipe_path: Path, out_dir: Path | None = None, resume: bool = True,
     init_from = per.init_from if recipe.stage == "perceptual" else recipe.init_from
     if init_from is not None:
         init = load_checkpoint(Path(init_from))
-        if init["arch"] != ARCH or _full_kwargs(init["arch_kwargs"]) != gen_kwargs(recipe):
+        if init["arch"] != recipe.arch or _full_kwargs(recipe.arch, init["arch_kwargs"]) != gen_kwargs(recipe):
             raise ValueError(f"{init_from} holds {init['arch']} {init['arch_kwargs']}, "
-                             f"the recipe's model is {ARCH} {gen_kwargs(recipe)}")
+                             f"the recipe's model is {recipe.arch} {gen_kwargs(recipe)}")
         gen.load_state_dict(init["state_dict"])
     if recipe.stage == "perceptual":
         nets["d_img"] = build("image_discriminator", **per.image_disc).to(device)
@@ -336,7 +347,7 @@ def train(recipe_path: Path, out_dir: Path | None = None, resume: bool = True,
     budget_s = recipe.time_budget_min * 60.0
 
     def save_last() -> None:
-        save_checkpoint(last, arch=ARCH, arch_kwargs=gen_kwargs(recipe), model=gen, train_state={
+        save_checkpoint(last, arch=recipe.arch, arch_kwargs=gen_kwargs(recipe), model=gen, train_state={
             "iter": it, "elapsed": elapsed, "recipe": recipe.model_dump(mode="json"),
             "nets": {k: v.state_dict() for k, v in nets.items() if k != "gen"},
             "opts": {k: o.state_dict() for k, o in opts.items()},
@@ -412,7 +423,11 @@ def train(recipe_path: Path, out_dir: Path | None = None, resume: bool = True,
         f"(+{metrics['mean']['gain_db']:.2f}), clean bicubic-down {clean['mean']['psnr_y']:.2f} vs "
         f"{clean['mean']['psnr_y_bicubic']:.2f} dB (+{clean['mean']['gain_db']:.2f})")
     (out / "metrics.json").write_text(json.dumps({"recipe_degradation": metrics, "clean": clean}, indent=2))
-    final = save_checkpoint(out / "final.pt", arch=ARCH, arch_kwargs=gen_kwargs(recipe), model=gen, meta={
+    arch_kwargs = gen_kwargs(recipe)
+    if hasattr(gen, "merge"):  # re-parameterisable: ship the plain merged net (exact, tested)
+        gen.merge()
+        arch_kwargs = {**arch_kwargs, "deploy": True}
+    final = save_checkpoint(out / "final.pt", arch=recipe.arch, arch_kwargs=arch_kwargs, model=gen, meta={
         "recipe": recipe.model_dump(mode="json"), "init_from": init_from, "iterations": it, "minutes": round(elapsed / 60, 2),
         "training_images": names, "metrics": {"recipe_degradation": metrics["mean"], "clean": clean["mean"]},
     })
@@ -420,12 +435,12 @@ def train(recipe_path: Path, out_dir: Path | None = None, resume: bool = True,
     return final
 
 
-def _full_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
+def _full_kwargs(arch: str, kwargs: dict[str, Any]) -> dict[str, Any]:
     import inspect
 
-    from export_tools.archs.srgan import SRGANGenerator
+    from export_tools.archs.registry import arch_class
 
-    sig = inspect.signature(SRGANGenerator.__init__)
+    sig = inspect.signature(arch_class(arch).__init__)
     full = {k: p.default for k, p in sig.parameters.items() if k != "self"}
     full.update(kwargs)
     return json.loads(json.dumps(full))
@@ -433,4 +448,4 @@ def _full_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
 
 def gen_kwargs(recipe: Recipe) -> dict[str, Any]:
     """The generator kwargs with defaults filled in, so a checkpoint records the full architecture."""
-    return _full_kwargs(recipe.model)
+    return _full_kwargs(recipe.arch, recipe.model)

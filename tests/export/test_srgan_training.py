@@ -106,3 +106,29 @@ def test_faithful_continuation_starts_from_checkpoint_and_refuses_other_arch(tmp
     other = {**TINY["model"], "channels": 12}
     with pytest.raises(ValueError, match="holds srgan_generator"):
         train(_write(tmp_path, "o", max_iters=1, init_from=str(first), model=other), tmp_path / "o")
+
+
+def test_repsr_trains_resumes_and_ships_merged_plain_and_exportable(tmp_path):
+    over = {"arch": "repsr", "model": {"channels": 8, "blocks": 1}}
+    straight = train(_write(tmp_path, "r", **over), tmp_path / "straight", resume=False)
+    part = tmp_path / "resumed"
+    train(_write(tmp_path, "r", **over), part, resume=False, stop_at=3)
+    resumed = train(_write(tmp_path, "r", **over), part, resume=True)
+    a, b = load_checkpoint(straight), load_checkpoint(resumed)
+    assert a["arch"] == "repsr" and a["arch_kwargs"]["deploy"] is True  # saved merged
+    assert all(torch.equal(a["state_dict"][k], b["state_dict"][k]) for k in a["state_dict"])
+    model, _ = build_from_checkpoint(straight)
+    assert model.is_merged and not model.training
+    convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert all(c.kernel_size in ((3, 3), (1, 1)) for c in convs)
+    x = torch.rand(1, 3, 11, 13)
+    y = model(x)
+    assert y.shape == (1, 3, 44, 52) and float(y.min()) >= 0 and float(y.max()) <= 1
+    with pytest.raises(ValidationError, match="perceptual"):
+        Recipe.model_validate({**TINY, **over, "stage": "perceptual", "perceptual": {"init_from": "x.pt"}})
+
+
+def test_training_set_source_needs_the_built_set(tmp_path):
+    path = _write(tmp_path, "s", data={**TINY["data"], "sources": ["set:natural"], "set_dir": str(tmp_path / "none")})
+    with pytest.raises(Exception, match="edge-export data build"):
+        train(path, tmp_path / "out", resume=False)
