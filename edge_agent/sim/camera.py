@@ -6,9 +6,11 @@ render(rgb, params, rng): a well-exposed sRGB picture -> what a camera gives at 
 2. exposure cut to params.exposure (1-15 % of normal);
 3. sensor noise: shot noise (variance proportional to the signal, params.shot_noise) and read noise
    (constant variance, params.read_noise), heteroscedastic as in the paper;
+   The exposure cut comes first, then the camera's gain (AGC: up to params.max_gain, towards a mean
+   linear level params.agc_target; a CCTV camera at night turns its gain up rather than give a
+   black picture), then the noise, at the gained level as Brooks et al. measure it on real raws;
 4. re-process with the camera's own white balance and colour matrix (randomised: the colour casts
-   real cameras give at night), gamma and tone curve, with the camera's fixed gain (no auto
-   exposure: a dark scene stays dark);
+   real cameras give at night), gamma and tone curve;
 5. IR mode: the three channels equal (an IR-lit monochrome picture);
 6. optional JPEG at params.jpeg_quality (video clips leave this to the H.264 encoder).
 numpy + OpenCV only (the agent's demo uses it; no torch).
@@ -42,6 +44,9 @@ class CameraParams:
     ccm: np.ndarray  # 3x3 camera -> linear sRGB
     ir: bool = False
     jpeg_quality: int | None = None
+    gain: float | None = None  # the camera's gain; None: automatic (agc_gain of the picture)
+    max_gain: float = 16.0  # AGC limit (24 dB): darker scenes than that stay dark
+    agc_target: float = 0.03  # AGC aims the mean linear level here (about luma 25 after the tone curve)
 
 
 def _ccm(rng: np.random.Generator) -> np.ndarray:
@@ -78,13 +83,27 @@ def _smoothstep(x: np.ndarray) -> np.ndarray:
     return 3.0 * x * x - 2.0 * x * x * x
 
 
-def night_linear(rgb: np.ndarray, params: CameraParams, rng: np.random.Generator) -> np.ndarray:
-    """Well-exposed sRGB float [0, 1] -> the noisy, dark, linear raw-like picture (camera space)."""
+def _dark_linear(rgb: np.ndarray, params: CameraParams) -> np.ndarray:
     lin = np.maximum(_inv_smoothstep(rgb.astype(np.float32)), 1e-8) ** 2.2
     cam = lin @ np.linalg.inv(params.ccm).T.astype(np.float32)
     # the scene light is "white" for the photo; the camera's gains are for another light: the
     # raw picture divided by the true gains keeps the cast the camera's gains then give
-    cam = np.clip(cam, 0.0, 1.0) / np.asarray(params.wb_gains, np.float32) * np.float32(params.exposure)
+    return np.clip(cam, 0.0, 1.0) / np.asarray(params.wb_gains, np.float32) * np.float32(params.exposure)
+
+
+def agc_gain(rgb: np.ndarray, params: CameraParams) -> float:
+    """The gain the camera's AGC settles on for this well-exposed picture at params.exposure
+    (1 .. params.max_gain). Clips fix it once from the empty scene, as a settled AGC holds it."""
+    small = cv2.resize(rgb.astype(np.float32), None, fx=0.125, fy=0.125, interpolation=cv2.INTER_AREA) \
+        if min(rgb.shape[:2]) >= 64 else rgb
+    mean = float(_dark_linear(small, params).mean())
+    return float(np.clip(params.agc_target / max(mean, 1e-8), 1.0, params.max_gain))
+
+
+def night_linear(rgb: np.ndarray, params: CameraParams, rng: np.random.Generator) -> np.ndarray:
+    """Well-exposed sRGB float [0, 1] -> the noisy, dark, gained linear raw-like picture (camera space)."""
+    gain = params.gain if params.gain is not None else agc_gain(rgb, params)
+    cam = _dark_linear(rgb, params) * np.float32(gain)
     var = cam * params.shot_noise + params.read_noise
     noisy = cam + np.sqrt(var) * rng.standard_normal(cam.shape, dtype=np.float32)
     return noisy.astype(np.float32)

@@ -275,6 +275,11 @@ def write_clip(spec: ClipSpec, path: str | Path) -> ClipTruth:
     rng = np.random.default_rng(spec.seed)
     W, H = spec.width, spec.height
     scene = fit_scene(spec.scene_rgb, W, H)
+    if spec.look == "camera" and spec.camera.gain is None:
+        from edge_agent.sim import camera
+
+        # the AGC settled on the empty scene and holds; the events change the light, not the gain
+        spec = replace(spec, camera=replace(spec.camera, gain=camera.agc_gain(scene, spec.camera)))
     sprites = [_sprite(p, rng) for p in spec.people]
     n = int(round(spec.seconds * spec.fps))
     faces: dict[int, list[dict]] = {}

@@ -16,8 +16,21 @@ def test_seeded_and_exposure_sets_brightness():
     a = camera.render(RAMP, p, np.random.default_rng(2))
     b = camera.render(RAMP, p, np.random.default_rng(2))
     assert np.array_equal(a, b)
-    brighter = camera.render(RAMP, replace(p, exposure=0.15), np.random.default_rng(2))
-    assert brighter.mean() > a.mean() * 1.3 and a.mean() < RAMP.mean() * 255 * 0.6
+    fixed = replace(p, gain=1.0)
+    dark = camera.render(RAMP, fixed, np.random.default_rng(2))
+    brighter = camera.render(RAMP, replace(fixed, exposure=0.15), np.random.default_rng(2))
+    assert brighter.mean() > dark.mean() * 1.3 and dark.mean() < RAMP.mean() * 255 * 0.6
+
+
+def test_agc_lifts_a_dark_scene_up_to_its_gain_limit():
+    p = camera.sample_params(np.random.default_rng(1), exposure=(0.05, 0.05), jpeg_quality=None)
+    g = camera.agc_gain(RAMP, p)
+    assert 1.0 < g < p.max_gain
+    lifted = camera.render(RAMP, p, np.random.default_rng(2))
+    assert lifted.mean() > camera.render(RAMP, replace(p, gain=1.0), np.random.default_rng(2)).mean() * 1.5
+    deep = replace(p, exposure=0.002)  # darker than the gain can make up for
+    assert camera.agc_gain(RAMP, deep) == p.max_gain
+    assert camera.render(RAMP, deep, np.random.default_rng(2)).mean() < lifted.mean()
 
 
 def test_noise_is_heteroscedastic_and_ir_is_grey():
