@@ -53,3 +53,17 @@ def test_key_errors_name_the_source_never_the_key(tmp_path, monkeypatch):
     assert "short-secret" not in str(exc.value)
     with pytest.raises(SigningKeyError, match="cannot read HMAC key file"):
         load_key(file=tmp_path / "absent")
+
+
+def test_rfc8785_numbers_and_events_signed_in_the_older_form_still_verify():
+    import hashlib
+    import hmac as _hmac
+
+    assert canonical_json({"a": 1.0, "b": 1e21, "c": 0.5}) == b'{"a":1,"b":1e+21,"c":0.5}'
+    with pytest.raises(ValueError):
+        canonical_json({"n": 2**60})  # JavaScript cannot hold it: refused, not silently rounded
+    doc = {"event_id": "old", "luma": 21.0}
+    legacy = json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
+    old = {**doc, "signature": {"alg": "hmac-sha256", "value": _hmac.new(KEY, legacy, hashlib.sha256).hexdigest()}}
+    assert verify(old, KEY) == "valid"
+    assert verify({**old, "luma": 22.0}, KEY) == "invalid"
