@@ -233,6 +233,9 @@ class MotionGate:
         if fraction >= cfg.lighting_change_fraction:
             self._bg = blurred.astype(np.float32)  # a lighting jump: the new look is the background
             self._streak = 0
+            if cfg.noise_factor > 0:  # new light, new gain: new noise, learned again (threshold at max until then)
+                self.noise_sigma = None
+                self._set_threshold()
             result = self._debounce(False, ts, [], fraction)
             result.relit = True
             return result

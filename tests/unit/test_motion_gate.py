@@ -278,3 +278,14 @@ def test_adaptive_threshold_stays_at_threshold_on_a_clean_bright_scene():
         noisy = np.clip(BASE + rng.normal(0, 20, BASE.shape), 0, 255).astype(np.uint8)
         gate.update(noisy, i * DT)
     assert gate.threshold == 25  # very noisy: capped at threshold
+
+
+def test_lights_on_with_more_noise_after_it_raises_no_motion():
+    """The light jumps x3 and the noise with it (a brighter picture, a noisier one): the gate
+    re-baselines and learns the new noise instead of firing on it with the dark scene's threshold."""
+    rng = np.random.default_rng(21)
+    dark = list(night_frames(40, rng, sigma=1.0, mean_luma=15.0))
+    lit = list(night_frames(40, rng, sigma=5.0, mean_luma=45.0))
+    res = run_clip(MotionConfig(), dark + lit)
+    assert any(r.relit for r in res[40:43])
+    assert not any(r.started for r in res)
