@@ -1,0 +1,231 @@
+"""Score what the agent published against the clips' ground truth; identify the published faces.
+
+Everything is read from the agent's local sink (the files an integrator gets): event JSONs with
+frame_seq, face boxes (the crop box, i.e. the detection grown by faces.margin), which frame each
+face was found in, the crops, the super-resolved crops and the original snapshot.
+
+Identification: dlib's ResNet face descriptor (`face-recognition-models` weights, run with
+`dlib-bin`; the benchmark extra only, never on the box). The gallery is one descriptor per clean
+source photo; a face is identified when its nearest gallery face is the right person and the
+distance is under dlib's 0.6. The baseline is what an operator has without us: the same crop box
+cut from the dark original snapshot, brightened by a gamma curve to mid-gray and upscaled x4
+bicubic.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+BUCKETS = ((0, 24, "<24"), (24, 40, "24-40"), (40, 64, "40-64"), (64, 10_000, ">=64"))
+IOU_MATCH = 0.3
+ID_DISTANCE = 0.6
+
+
+def bucket(width: float) -> str:
+    return next(name for lo, hi, name in BUCKETS if lo <= width < hi)
+
+
+def iou(a, b) -> float:
+    ax0, ay0, aw, ah = a
+    bx0, by0, bw, bh = b
+    ix = max(0.0, min(ax0 + aw, bx0 + bw) - max(ax0, bx0))
+    iy = max(0.0, min(ay0 + ah, by0 + bh) - max(ay0, by0))
+    inter = ix * iy
+    union = aw * ah + bw * bh - inter
+    return inter / union if union > 0 else 0.0
+
+
+def detection_box(crop_box, margin: float, width: int, height: int) -> tuple[float, float, float, float]:
+    """Undo faces.margin: the detection box inside a published crop box (exact away from edges)."""
+    x, y, w, h = crop_box
+    dw, dh = w / (1 + 2 * margin), h / (1 + 2 * margin)
+    cx, cy = x + w / 2, y + h / 2
+    if x <= 0:
+        cx = x + w - dw * (1 + margin) + dw / 2
+    elif x + w >= width:
+        cx = x + dw * margin + dw / 2
+    if y <= 0:
+        cy = y + h - dh * (1 + margin) + dh / 2
+    elif y + h >= height:
+        cy = y + dh * margin + dh / 2
+    return (cx - dw / 2, cy - dh / 2, dw, dh)
+
+
+@dataclass
+class Snapshot:
+    camera: str
+    event_id: str
+    frame: int
+    folder: Path
+    doc: dict
+
+
+def read_events(out_dir: Path) -> dict[str, list[Snapshot]]:
+    """camera -> every new/update snapshot the agent published, in frame order."""
+    snaps: dict[str, list[Snapshot]] = defaultdict(list)
+    for path in sorted(out_dir.glob("*/*/*/event-*.json")):
+        doc = json.loads(path.read_text())
+        if doc.get("phase") not in ("new", "update"):
+            continue
+        snaps[doc["camera"]].append(Snapshot(doc["camera"], doc["event_id"], int(doc["frame_seq"]), path.parent, doc))
+    for v in snaps.values():
+        v.sort(key=lambda s: s.frame)
+    return snaps
+
+
+def image(snap: Snapshot, name: str | None) -> np.ndarray | None:
+    if not name:
+        return None
+    img = cv2.imread(str(snap.folder / name), cv2.IMREAD_COLOR)
+    return None if img is None else img[:, :, ::-1].copy()  # RGB
+
+
+# --------------------------------------------------------------------------- identification
+
+
+class Identifier:
+    def __init__(self):
+        import importlib.util
+
+        import dlib
+
+        spec = importlib.util.find_spec("face_recognition_models")
+        if spec is None or not spec.submodule_search_locations:
+            raise RuntimeError("install the benchmark extra: pip install -e '.[bench]' (face-recognition-models, dlib-bin)")
+        models = Path(list(spec.submodule_search_locations)[0]) / "models"
+        self._shape = dlib.shape_predictor(str(models / "shape_predictor_5_face_landmarks.dat"))
+        self._net = dlib.face_recognition_model_v1(str(models / "dlib_face_recognition_resnet_model_v1.dat"))
+        self._dlib = dlib
+        self.gallery: dict[str, np.ndarray] = {}
+
+    def descriptor(self, rgb: np.ndarray, box) -> np.ndarray | None:
+        x, y, w, h = (int(round(v)) for v in box)
+        if w < 4 or h < 4:
+            return None
+        rect = self._dlib.rectangle(max(0, x), max(0, y), min(rgb.shape[1] - 1, x + w), min(rgb.shape[0] - 1, y + h))
+        shape = self._shape(np.ascontiguousarray(rgb), rect)
+        return np.asarray(self._net.compute_face_descriptor(np.ascontiguousarray(rgb), shape), np.float32)
+
+    def enrol(self, identity: str, rgb_u8: np.ndarray, box) -> None:
+        d = self.descriptor(rgb_u8, box)
+        if d is not None:
+            self.gallery[identity] = d
+
+    def identify(self, rgb: np.ndarray, box) -> str | None:
+        d = self.descriptor(rgb, box)
+        if d is None or not self.gallery:
+            return None
+        names = list(self.gallery)
+        dist = np.linalg.norm(np.stack([self.gallery[n] for n in names]) - d, axis=1)
+        i = int(np.argmin(dist))
+        return names[i] if dist[i] < ID_DISTANCE else None
+
+
+def gamma_bicubic(dark_rgb: np.ndarray, box, scale: int = 4) -> tuple[np.ndarray, tuple]:
+    """The operator's baseline: crop, gamma to mid-gray mean, bicubic x scale; box in the result."""
+    x, y, w, h = (int(round(v)) for v in box)
+    crop = dark_rgb[max(0, y) : y + h, max(0, x) : x + w].astype(np.float32) / 255.0
+    mean = float(crop.mean()) if crop.size else 0.5
+    g = np.log(0.45) / np.log(min(max(mean, 1e-3), 0.99))
+    bright = np.clip(crop, 1e-6, 1.0) ** g
+    up = cv2.resize(bright, (crop.shape[1] * scale, crop.shape[0] * scale), interpolation=cv2.INTER_CUBIC)
+    return (np.clip(up, 0, 1) * 255 + 0.5).astype(np.uint8), (0, 0, up.shape[1], up.shape[0])
+
+
+# --------------------------------------------------------------------------- scoring
+
+
+@dataclass
+class Tally:
+    gt: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    found: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    false_faces: int = 0
+    frames: int = 0
+    sr: int = 0
+    ident_ours: dict[str, list[int]] = field(default_factory=lambda: defaultdict(lambda: [0, 0]))
+    ident_base: dict[str, list[int]] = field(default_factory=lambda: defaultdict(lambda: [0, 0]))
+    by_frame: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    stage_ms: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+
+
+def score_faces(truth, snaps: list[Snapshot], margin: float, tally: Tally, ident: Identifier | None,
+                held_out: set[str]) -> None:
+    """Match published faces to the ground truth of their frame; identify matched crops."""
+    for snap in snaps:
+        gts = truth.faces.get(snap.frame, [])
+        tally.frames += 1
+        for k, v in snap.doc.get("stage_ms", {}).items():
+            tally.stage_ms[k].append(float(v))
+        dets = []
+        for f in snap.doc.get("faces", []):
+            det = detection_box(f["box"], margin, truth.width, truth.height)
+            dets.append((det, f))
+        used = set()
+        for g in gts:
+            b = bucket(g["box"][2])
+            tally.gt[b] += 1
+            best, best_iou = None, IOU_MATCH
+            for j, (det, _f) in enumerate(dets):
+                if j not in used and (o := iou(det, g["box"])) >= best_iou:
+                    best, best_iou = j, o
+            if best is None:
+                continue
+            used.add(best)
+            tally.found[b] += 1
+            det, f = dets[best]
+            tally.by_frame[f.get("frame", "?")] += 1
+            tally.sr += bool(f.get("super_resolved"))
+            if ident is None:
+                continue
+            _identify(snap, f, det, g, b, ident, tally, held_out)
+        tally.false_faces += len(dets) - len(used)
+
+
+def _identify(snap, f, det, g, b, ident: Identifier, tally: Tally, held_out: set[str]) -> None:
+    keys = [b, "all"] + (["held-out"] if g["identity"] in held_out else [])
+    crop_box = f["box"]
+    inner = (det[0] - crop_box[0], det[1] - crop_box[1], det[2], det[3])  # detection inside the crop
+    ours = image(snap, f.get("sr")) if f.get("sr") else image(snap, f.get("crop"))
+    scale = 4 if f.get("sr") else 1
+    if ours is not None:
+        if ours.shape[1] != crop_box[2] * scale:  # crops larger than sr_max_input were shrunk first
+            scale = ours.shape[1] / crop_box[2]
+        hit = ident.identify(ours, tuple(v * scale for v in inner)) == g["identity"]
+        for k in keys:
+            tally.ident_ours[k][0] += hit
+            tally.ident_ours[k][1] += 1
+    original = image(snap, _original_name(snap.doc))
+    if original is not None:
+        up, _ = gamma_bicubic(original, crop_box)
+        hit = ident.identify(up, tuple(v * 4 for v in inner)) == g["identity"]
+        for k in keys:
+            tally.ident_base[k][0] += hit
+            tally.ident_base[k][1] += 1
+
+
+def _original_name(doc: dict) -> str | None:
+    for name, meta in doc.get("images", {}).items():
+        if meta.get("role") == "original":
+            return name
+    return None
+
+
+def passes_with_event(truth, snaps: list[Snapshot], fps: float) -> tuple[int, int]:
+    """(passes that raised an event while the person was in view (+1 s), passes)."""
+    frames = [s.frame for s in snaps]
+    hit = sum(any(p["first"] <= fr <= p["last"] + fps for fr in frames) for p in truth.passes)
+    return hit, len(truth.passes)
+
+
+def event_count(snaps: list[Snapshot]) -> int:
+    return len({s.event_id for s in snaps})
+
+
+def pct(a: int, b: int) -> str:
+    return f"{100.0 * a / b:.1f} % ({a}/{b})" if b else "n/a"
