@@ -5,8 +5,8 @@ one gate loop per enabled camera plus pipeline.workers worker threads around one
 queue. Parts can be passed in instead (publisher=, stages=), which is how tests and embedders
 swap them. run_agent(path) is `edge-agent run --config FILE`.
 
-Relative paths in the config (models.dir, publish.local.dir, a camera's source.file) are taken
-relative to the working directory of the process.
+Relative paths in the config (models.dir, publish.local.dir, state_dir, a camera's source.file)
+are taken relative to the working directory of the process.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from edge_agent.health.agent_alerts import AgentAlerts
 from edge_agent.health.monitor import HealthMonitor
 from edge_agent.inference.base import ModelError
 from edge_agent.pipeline.camera import CameraLoop, LatestSnapshots
+from edge_agent.pipeline.restart import RunState, StateDirError
 from edge_agent.pipeline.stats import CameraStats
 from edge_agent.pipeline.worker import JobQueue, Stages, Worker
 
@@ -169,7 +170,9 @@ class Agent:
         self.stats: dict[str, CameraStats] = {c.name: CameraStats(c.name) for c in config.cameras}
         self.latest_snapshots = LatestSnapshots([c.name for c in config.cameras], self._jpeg_quality)
         self.jobs = JobQueue(config.pipeline.queue_size, self.stats)
-        self.worker = Worker(self.jobs, self.stages, self.publisher, self.stats, lambda: self.config, self._on_event)
+        self.run_state = RunState(config.state_dir)  # marker + open events (pipeline/restart.py)
+        self.worker = Worker(self.jobs, self.stages, self.publisher, self.stats, lambda: self.config,
+                             self._on_event, self.run_state.open_events)
         self.agent_alerts = AgentAlerts(self.publisher.publish_alert)  # site level: models, spool
         self._stop_capture = threading.Event()
         self._stop_workers = threading.Event()
@@ -236,10 +239,14 @@ class Agent:
     def start(self) -> None:
         if self._started:
             raise RuntimeError("agent already started")
+        unclean = self.run_state.begin()  # StateDirError before anything started
         self._started = True
         self.publisher.start()
         for stage, error in self.stages.unavailable.items():
             self.agent_alerts.model_unavailable(stage, error)
+        closed = self.run_state.close_leftovers(self.worker.publish_event)  # before new events flow
+        if unclean is not None:
+            self.agent_alerts.agent_restarted(closed, unclean)
         for i in range(self.config.pipeline.workers):
             t = threading.Thread(target=self.worker.run, args=(self._stop_workers,), name=f"worker-{i}", daemon=True)
             t.start()
@@ -289,11 +296,14 @@ class Agent:
             for t in self._worker_threads:
                 t.join(DRAIN_TIMEOUT_S)
             if self._started:
+                if self._supervisor.is_alive():  # its stats must not land after the final ones
+                    self._supervisor.join(10.0)
                 self._publish_stats()
                 try:
                     self.publisher.close()
                 except Exception:
                     log.exception("closing the publisher failed")
+                self.run_state.end()  # a clean stop: no 'running' marker left
             self._stopped.set()
             log.info("agent stopped")
 
@@ -391,7 +401,8 @@ def run_agent(config_path: str | Path) -> int:
     store = ConfigStore(config_path, cfg)
     try:
         agent = Agent(cfg, store=store)
-    except (ModelError, StartupError) as exc:
+        agent.run_state.prepare()
+    except (ModelError, StartupError, StateDirError) as exc:
         print(f"edge-agent: cannot start: {exc}", file=sys.stderr)
         return 1
     api = None

@@ -191,6 +191,7 @@ def demo_config_data(clip: Path, out_dir: Path, models_dir: Path) -> dict:
     data["publish"].setdefault("local", {})["dir"] = str(out_dir)
     data["publish"].pop("mqtt", None)
     data.setdefault("api", {})["enabled"] = False
+    data["state_dir"] = str(out_dir / ".state")  # the marker and open events stay with the output
     return data
 
 

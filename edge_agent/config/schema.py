@@ -409,7 +409,7 @@ class AgentConfig(StrictModel):
     pipeline: PipelineConfig = Field(default_factory=PipelineConfig)
     publish: PublishConfig = Field(default_factory=PublishConfig)
     api: ApiConfig = Field(default_factory=ApiConfig)
-    state_dir: Path = Field(default=Path("state"), description="counters, latest snapshots")
+    state_dir: Path = Field(default=Path("state"), description="the running marker and the open events (open_events.json)")
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
 
     @model_validator(mode="after")

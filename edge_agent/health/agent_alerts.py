@@ -5,6 +5,8 @@
   lists the error. It ends when the stage runs again successfully.
 - spool_nearly_full: the MQTT offline spool holds >= spool_warn_fraction of its size limit.
 - spool_dropping: the spool had to drop its oldest records to make room (evidence was lost).
+- agent_restarted: the previous run did not stop cleanly (killed, crashed, power cut); a one-shot
+  alert (its start and end go out together at start) saying how many open events it closed.
 
 The agent feeds it: observe_event(event) for every published event, model_unavailable() when a
 model cannot be loaded, check_publisher(publisher, ts) from its periodic supervisor.
@@ -74,6 +76,18 @@ class AgentAlerts:
                 self._model(stage, True, ts, error)
             elif stage in stages:
                 self._model(stage, False, ts)
+
+    # ------------------------------------------------------------------ restart
+    def agent_restarted(self, events_closed: int, previous: dict[str, Any] | None = None,
+                        ts: float | None = None) -> None:
+        """The previous run ended uncleanly: one start and, at once, its end (nothing stays open)."""
+        ts = time.time() if ts is None else ts
+        prev = previous or {}
+        details = {"open_events_closed": int(events_closed), "previous_pid": prev.get("pid"),
+                   "previous_started_at": prev.get("started_at")}
+        message = f"agent restarted after an unclean stop; {int(events_closed)} open event(s) closed"
+        self.book.update("agent_restarted", True, ts, 0.0, 0.0, details=details, message=message)
+        self.book.update("agent_restarted", False, ts, 0.0, 0.0)
 
     # ------------------------------------------------------------------ spool
     def check_spool(self, total_bytes: int, max_bytes: int, dropped: int, ts: float) -> None:

@@ -57,6 +57,7 @@ KINDS: dict[str, AlertKind] = {
     "model_failed": AlertKind("major", "agent", "model failed: publishing original images only", False),
     "spool_nearly_full": AlertKind("warning", "agent", "offline spool nearly full", False),
     "spool_dropping": AlertKind("major", "agent", "offline spool full: oldest records dropped", False),
+    "agent_restarted": AlertKind("warning", "agent", "agent restarted after an unclean stop", False),
 }
 
 

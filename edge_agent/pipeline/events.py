@@ -81,6 +81,7 @@ class EnhancedEvent:
     models: list[ModelInfo] = field(default_factory=list)
     ended_at: float | None = None
     errors: list[str] = field(default_factory=list)  # e.g. a model failure: originals published
+    end_reason: str | None = None  # an 'end' not seen by the gate: "agent_restarted" (closed at the next start)
 
 
 def new_event_id(camera: str, ts: float | None = None) -> str:

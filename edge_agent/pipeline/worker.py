@@ -185,6 +185,7 @@ class Worker:
         stats: Mapping[str, CameraStats],
         get_config: Callable[[], AgentConfig],
         on_event: Callable[[EnhancedEvent], None] | None = None,
+        open_events: Any = None,
     ):
         self.jobs = jobs
         self.stages = stages
@@ -192,6 +193,7 @@ class Worker:
         self.stats = stats
         self.get_config = get_config
         self.on_event = on_event
+        self.open_events = open_events  # OpenEvents (pipeline/open_events.py): survives a crash
         self._lock = threading.Lock()
         self._open: dict[str, float] = {}  # event id -> started_at, once its 'new' phase went out
         self._detectors: dict[str, tuple[FacesConfig, Any]] = {}
@@ -225,6 +227,12 @@ class Worker:
                 started_at = self._open[job.event_id] = job.frame.ts
         event = self.process(job, started_at)
         self._publish(event)
+        if self.open_events is not None:
+            if event.phase == "new":
+                self.open_events.opened(event.event_id, event.camera, event.site, started_at, event.ts,
+                                        event.frame_seq)
+            else:
+                self.open_events.updated(event.event_id, event.ts, event.frame_seq)
         return event
 
     # ------------------------------------------------------------------ helpers
@@ -251,6 +259,10 @@ class Worker:
             cached = (faces.model_copy(deep=True), self.stages.face_detector(faces))
             self._detectors[camera] = cached
         return cached[1]
+
+    def publish_event(self, event: EnhancedEvent) -> None:
+        """Publish an event made elsewhere (the ends of a previous run), counted like the others."""
+        self._publish(event)
 
     def _publish(self, event: EnhancedEvent) -> None:
         st = self._stat(event.camera)
@@ -282,6 +294,8 @@ class Worker:
             frame_seq=job.frame_seq,
         )
         self._publish(event)
+        if self.open_events is not None:
+            self.open_events.closed(job.event_id)
         return event
 
     # ------------------------------------------------------------------ the stages

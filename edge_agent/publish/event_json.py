@@ -124,4 +124,6 @@ def encode_event(
         "images": meta,
         "errors": list(event.errors),
     }
+    if event.end_reason is not None:  # only on an end the agent closed itself (e.g. agent_restarted)
+        doc["end_reason"] = event.end_reason
     return doc, images

@@ -54,6 +54,7 @@ def test_agent_reconnects_within_5_s_of_the_stream_coming_back(tmp_path, models_
         "pipeline": {"stats_interval_s": 1},
         "publish": {"sink": "local", "local": {"dir": str(out)}},
         "api": {"enabled": False},
+        "state_dir": str(tmp_path / "state"),
     }
     cfg_path = tmp_path / "agent.yaml"
     cfg_path.write_text(yaml.safe_dump(cfg))

@@ -46,6 +46,7 @@ def write_config(path: Path, models_dir: Path, out: Path, source: dict, **extra)
         "pipeline": {"stats_interval_s": 1},
         "publish": {"sink": "local", "local": {"dir": str(out)}},
         "api": {"enabled": False},
+        "state_dir": str(path.parent / "state"),
         **extra,
     }
     path.write_text(yaml.safe_dump(data), encoding="utf-8")
@@ -172,3 +173,37 @@ def test_missing_models_fall_back_to_originals_and_raise_an_alert(tmp_path, pers
     alerts = jsonl(out / "alerts.jsonl")
     failed = {a.get("details", {}).get("stage") for a in alerts if a.get("type") == "model_failed"}
     assert failed == {"low_light", "face_sr", "face_detect"}, alerts  # the detector falls back to LBP
+
+
+def test_sigkill_mid_event_then_the_next_run_closes_it_and_raises_agent_restarted(tmp_path, models_dir, person_clip):
+    out, state = tmp_path / "events", tmp_path / "state"
+    looping = write_config(tmp_path / "agent.yaml", models_dir, out, {"file": str(person_clip.path), "loop": True})
+    proc = subprocess.Popen(agent_cmd(looping), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 40
+        while not (list(out.rglob("event-new.json")) and (state / "open_events.json").is_file()
+                   and json.loads((state / "open_events.json").read_text() or "{}")):
+            assert proc.poll() is None, proc.communicate()[1][-3000:]
+            assert time.monotonic() < deadline, "no open event within 40 s"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert (state / "running").is_file()
+    left = json.loads((state / "open_events.json").read_text())
+    killed = [d for d in event_docs(out) if d["event_id"] in left]
+    assert killed and not [d for d in killed if d["phase"] == "end"]
+
+    once = write_config(tmp_path / "agent.yaml", models_dir, out, {"file": str(person_clip.path)})
+    proc2 = subprocess.run(agent_cmd(once), capture_output=True, text=True, timeout=90)
+    assert proc2.returncode == 0, proc2.stderr[-3000:]
+    for event_id, rec in left.items():
+        end = json.loads(next(out.rglob(f"{event_id}/event-end.json")).read_text())
+        assert end["end_reason"] == "agent_restarted" and end["ended_at"] == round(rec["last_ts"], 3)
+    others = [d for d in event_docs(out) if d["phase"] == "end" and d["event_id"] not in left]
+    assert others and all("end_reason" not in d for d in others)  # the second run's own events
+    restarted = [a for a in jsonl(out / "alerts.jsonl") if a.get("type") == "agent_restarted"]
+    assert restarted[0]["phase"] == "start" and restarted[0]["details"]["open_events_closed"] == len(left)
+    assert not (state / "running").exists() and json.loads((state / "open_events.json").read_text()) == {}

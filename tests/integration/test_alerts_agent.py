@@ -27,6 +27,7 @@ def agent_config(clip: Path, out: Path, health: dict):
         "cameras": [{"name": "cam", "source": {"file": str(clip)}, "health": health}],
         "publish": {"local": {"dir": str(out)}},
         "api": {"enabled": False},
+        "state_dir": str(out.parent / "state"),
     }
     return parse_config(yaml.safe_dump(data))
 

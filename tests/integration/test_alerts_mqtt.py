@@ -40,6 +40,7 @@ def test_alerts_reach_mosquitto_and_the_receiver_stores_them(tmp_path, monkeypat
                             },
                         },
                         "api": {"enabled": False},
+                        "state_dir": str(tmp_path / "state"),
                     }
                 )
             )

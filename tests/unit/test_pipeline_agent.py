@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -30,6 +31,7 @@ def config(models_dir, out, clip="clip.avi", **motion):
         "models": {"dir": str(models_dir)},
         "publish": {"local": {"dir": str(out)}},
         "api": {"enabled": False},
+        "state_dir": str(Path(out).parent / "state"),
     }
     return parse_config(yaml.safe_dump(data))
 
