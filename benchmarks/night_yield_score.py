@@ -130,12 +130,11 @@ class Identifier:
 def gamma_bicubic(dark_rgb: np.ndarray, box, scale: int = 4) -> tuple[np.ndarray, tuple]:
     """The operator's baseline: crop, gamma to mid-gray mean, bicubic x scale; box in the result."""
     x, y, w, h = (int(round(v)) for v in box)
-    crop = dark_rgb[max(0, y) : y + h, max(0, x) : x + w].astype(np.float32) / 255.0
-    mean = float(crop.mean()) if crop.size else 0.5
-    g = np.log(0.45) / np.log(min(max(mean, 1e-3), 0.99))
-    bright = np.clip(crop, 1e-6, 1.0) ** g
-    up = cv2.resize(bright, (crop.shape[1] * scale, crop.shape[0] * scale), interpolation=cv2.INTER_CUBIC)
-    return (np.clip(up, 0, 1) * 255 + 0.5).astype(np.uint8), (0, 0, up.shape[1], up.shape[0])
+    from edge_agent.enhance.faces import brighten_to_mid
+
+    crop = brighten_to_mid(np.ascontiguousarray(dark_rgb[max(0, y) : y + h, max(0, x) : x + w]))
+    up = cv2.resize(crop, (crop.shape[1] * scale, crop.shape[0] * scale), interpolation=cv2.INTER_CUBIC)
+    return up, (0, 0, up.shape[1], up.shape[0])
 
 
 # --------------------------------------------------------------------------- scoring

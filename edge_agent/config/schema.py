@@ -130,6 +130,12 @@ class FacesConfig(StrictModel):
         description="cnn: net input pixels per frame, all regions together (bounds the cost; the whole "
         "frame or the upscaling is scaled down to fit)",
     )
+    crop_from: Literal["original", "enhanced"] = Field(
+        default="original",
+        description="when low-light enhancement ran, face crops (and their SR) are cut from: original: the "
+        "dark original frame, lifted by one gamma curve to mid-grey (identified more often in "
+        "benchmarks/night_yield.py); enhanced: the low-light-enhanced frame",
+    )
     head_band: float = Field(
         default=0.5, ge=0.2, le=1.0,
         description="a person-shaped motion box (1.5x taller than wide) is searched only in this top "

@@ -26,7 +26,7 @@ import cv2
 import numpy as np
 
 from edge_agent.config.schema import AgentConfig, CameraConfig, FacesConfig
-from edge_agent.enhance.faces import detect_faces
+from edge_agent.enhance.faces import brighten_to_mid, detect_faces
 from edge_agent.enhance.tensors import luma
 from edge_agent.pipeline.events import EnhancedEvent, FaceResult, Job, ModelInfo
 from edge_agent.pipeline.stats import CameraStats
@@ -298,6 +298,15 @@ class Worker:
             self.open_events.closed(job.event_id)
         return event
 
+    def _face_crop(self, original, enhanced, b, fc: FacesConfig):
+        """The face crop (and its box) from the frame faces.crop_from names; a crop of the dark
+        original is lifted to mid-grey (brighten_to_mid) when the frame was enhanced."""
+        box4 = tuple(int(v) for v in b[:4])
+        if enhanced is not None and fc.crop_from == "enhanced":
+            return self.stages.crop(enhanced, box4, fc.margin)
+        crop, box = self.stages.crop(original, box4, fc.margin)
+        return (brighten_to_mid(crop) if enhanced is not None else crop), box
+
     # ------------------------------------------------------------------ the stages
     def process(self, job: Job, started_at: float | None = None) -> EnhancedEvent:
         """Run the stages on one motion frame; never raises for a stage failure."""
@@ -342,7 +351,6 @@ class Worker:
                 event.errors.append(f"low_light: {type(exc).__name__}: {exc}")
             timed("low_light", (time.perf_counter() - t) * 1000.0)
         event.enhanced = enhanced
-        base = enhanced if enhanced is not None else original
 
         fc = cam.faces
         if fc.enabled and fc.max_faces > 0 and stages.face_detector is not None and stages.crop is not None:
@@ -366,7 +374,7 @@ class Worker:
             for b, found_in in found:
                 score = float(b[4]) if len(b) > 4 else 1.0
                 try:
-                    crop, box = stages.crop(base, tuple(int(v) for v in b[:4]), fc.margin)
+                    crop, box = self._face_crop(original, enhanced, b, fc)
                 except Exception as exc:
                     st.inc("errors")
                     event.errors.append(f"face_crop: {type(exc).__name__}: {exc}")
