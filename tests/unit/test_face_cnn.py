@@ -84,3 +84,15 @@ def test_face_in_the_head_band_of_a_motion_box_is_found_by_the_cnn():
     frame[200:310, 520:620] = face
     found = det.detect(frame, [(0.39, 0.26, 0.14, 0.62)])  # the body below the face
     assert any(abs(x + w / 2 - 570) < 30 and abs(y + h / 2 - 255) < 30 for x, y, w, h, _ in found)
+
+
+def test_brighten_to_mid_lifts_a_dark_crop_and_leaves_a_bright_one():
+    from edge_agent.enhance.faces import MID_GRAY, brighten_to_mid
+
+    face = cv2.cvtColor(skimage.data.astronaut()[30:250, 140:340], cv2.COLOR_RGB2BGR)
+    dark = (face.astype(np.float32) * 0.08).astype(np.uint8)
+    lifted = brighten_to_mid(dark)
+    assert abs(lifted.mean() / 255.0 - MID_GRAY) < 0.08
+    assert np.corrcoef(lifted.ravel(), face.ravel())[0, 1] > 0.8  # the same picture, only brighter
+    bright = np.full((20, 20, 3), 200, np.uint8)
+    assert np.array_equal(brighten_to_mid(bright), bright)
