@@ -84,8 +84,10 @@ def test_a_stale_retained_command_is_not_applied_on_connect(tmp_path, setup):
 
 def test_home_assistant_discovery_is_retained_and_republished_when_ha_comes_online(setup):
     pub, sniffer, calls = setup
+    # the fixture waited for cam1's config; cam2's is published right after it
+    wait_for(lambda: sniffer.payloads("homeassistant/device/nightwatch_site1_cam2/config"), 10, what="cam2 discovery")
     configs = sniffer.payloads(DISCOVERY)
-    assert len(configs) == 1 and sniffer.payloads("homeassistant/device/nightwatch_site1_cam2/config")
+    assert len(configs) == 1
     doc = json.loads(configs[0])
     comps = doc["components"]
     assert comps["nightwatch_site1_cam1_motion"]["state_topic"] == f"{BASE}/cam1/motion"
