@@ -1,10 +1,10 @@
 """`edge-agent demo`: a built-in night clip through the whole pipeline into the local sink.
 
-The clip is generated at run time (nothing big in git) from images that ship inside the
-scikit-image wheel: a dark synthetic room (brick wall, gravel floor, a door, a window) under
-realistic sensor noise (shot noise + read noise at a few percent of normal exposure), static for a
-while, then a person-sized figure whose head is the astronaut photo's face walks across, then
-static again. generate_night_clip() is also what the integration tests use.
+The clip is generated at run time (nothing big in git) by the generator the night-yield benchmark
+uses (edge_agent.sim.night_clip), from photos that ship inside the scikit-image wheel: the rocket
+launch pad as the scene at 5 % exposure with a camera's noise and colour cast, static for a while,
+then a person whose head is the astronaut photo walks across, then static again.
+generate_night_clip() is also what the integration tests use.
 """
 
 from __future__ import annotations
@@ -13,14 +13,13 @@ import json
 import os
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-import cv2
 import numpy as np
 import yaml
 
-CLIP_VERSION = 2
+CLIP_VERSION = 3  # 3: the benchmark's generator (a real photo scene)
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEMO_CONFIG = REPO_ROOT / "configs" / "demo.yaml"
 
@@ -36,83 +35,37 @@ class ClipInfo:
     light_jump_frame: int | None  # 1-based frame index where the lights come on
 
 
-# --------------------------------------------------------------------------- the scene
+# --------------------------------------------------------------------------- the clip
+
+# the astronaut photo's head and shoulders, and its face box in that crop (x, y, w, h)
+ASTRONAUT_CROP = (slice(0, 300), slice(80, 380))
+ASTRONAUT_FACE = (98, 74, 83, 83)
 
 
-def _tex(img: np.ndarray, w: int, h: int) -> np.ndarray:
-    return cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
-
-
-def _room(width: int, height: int) -> np.ndarray:
-    """A static room as linear-ish BGR float32 in [0, 1] (well exposed)."""
+def clip_spec(width: int = 1280, height: int = 720, fps: float = 12.0, seconds: float = 12.0,
+              person: tuple[float, float] | None = (3.0, 8.5), light_jump_at: float | None = None,
+              exposure: float = 0.05, seed: int = 0):
+    """The demo clip as an edge_agent.sim.night_clip.ClipSpec: scikit-image's rocket photo as the
+    scene at night, the astronaut walking across (face about a fourteenth of the frame height wide, the person about two thirds of it tall)."""
     import skimage.data as data
 
-    horizon = int(height * 0.68)
-    scene = np.empty((height, width, 3), np.float32)
-    brick = _tex(data.brick(), width, horizon)
-    scene[:horizon] = brick[..., None] * np.array([0.55, 0.62, 0.78], np.float32)  # reddish wall (BGR)
-    gravel = _tex(data.gravel(), width, height - horizon)
-    scene[horizon:] = gravel[..., None] * np.array([0.55, 0.55, 0.5], np.float32)
-    # a door with a frame, a window, a skirting board
-    dx0, dx1, dy0 = int(width * 0.70), int(width * 0.84), int(height * 0.22)
-    scene[dy0:horizon, dx0 - 6 : dx1 + 6] = (0.75, 0.75, 0.75)
-    scene[dy0 + 6 : horizon, dx0:dx1] = (0.18, 0.28, 0.38)
-    cv2.circle(scene, (dx1 - 14, (dy0 + horizon) // 2), max(3, width // 200), (0.7, 0.8, 0.85), -1)
-    wx0, wx1, wy0, wy1 = int(width * 0.08), int(width * 0.28), int(height * 0.12), int(height * 0.42)
-    scene[wy0:wy1, wx0:wx1] = (0.45, 0.35, 0.25)
-    scene[wy0:wy1, (wx0 + wx1) // 2 - 3 : (wx0 + wx1) // 2 + 3] = 0.8
-    scene[(wy0 + wy1) // 2 - 3 : (wy0 + wy1) // 2 + 3, wx0:wx1] = 0.8
-    scene[horizon - 8 : horizon] = 0.7
-    # a ceiling lamp's falloff
-    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
-    falloff = 1.0 - 0.45 * np.clip(np.hypot((xx - width * 0.5) / width, (yy - height * 0.1) / height) * 1.6, 0, 1)
-    return np.clip(scene * falloff[..., None], 0.0, 1.0)
+    from edge_agent.sim import camera
+    from edge_agent.sim.night_clip import ClipSpec, Person
 
-
-def _person(height: int) -> tuple[np.ndarray, np.ndarray]:
-    """A standing figure (BGR float32 in [0, 1]) and its alpha; the head is a real face photo."""
-    import skimage.data as data
-
-    astro = data.astronaut()[:, :, ::-1].astype(np.float32) / 255.0  # RGB -> BGR
-    head = astro[30:250, 130:330]  # the face (detector box ~ x 178-261, y 74-157) with hair and neck
-    ph = int(height * 0.78)
-    pw = int(ph * 0.36)
-    hh = int(ph * 0.34)
-    hw = int(hh * head.shape[1] / head.shape[0])
-    fig = np.zeros((ph, pw, 3), np.float32)
-    alpha = np.zeros((ph, pw), np.float32)
-    # coat and legs
-    coat = (0.22, 0.2, 0.35)
-    cv2.ellipse(fig, (pw // 2, hh + ph // 5), (pw // 2 - 1, ph // 4), 0, 0, 360, coat, -1)
-    cv2.ellipse(alpha, (pw // 2, hh + ph // 5), (pw // 2 - 1, ph // 4), 0, 0, 360, 1.0, -1)
-    cv2.rectangle(fig, (pw // 2 - pw // 3, hh + ph // 5), (pw // 2 + pw // 3, int(ph * 0.72)), coat, -1)
-    cv2.rectangle(alpha, (pw // 2 - pw // 3, hh + ph // 5), (pw // 2 + pw // 3, int(ph * 0.72)), 1.0, -1)
-    for cx in (pw // 2 - pw // 6, pw // 2 + pw // 6):
-        cv2.rectangle(fig, (cx - pw // 9, int(ph * 0.7)), (cx + pw // 9, ph - 1), (0.15, 0.12, 0.12), -1)
-        cv2.rectangle(alpha, (cx - pw // 9, int(ph * 0.7)), (cx + pw // 9, ph - 1), 1.0, -1)
-    head = cv2.resize(head, (hw, hh), interpolation=cv2.INTER_AREA)
-    x0 = (pw - hw) // 2
-    head_alpha = np.zeros((hh, hw), np.float32)
-    cv2.ellipse(head_alpha, (hw // 2, hh // 2), (hw // 2 - 1, hh // 2 - 1), 0, 0, 360, 1.0, -1)
-    x0 = (pw - hw) // 2
-    if x0 < 0:  # a narrow figure: centre-crop the head
-        head, head_alpha, x0, hw = head[:, -x0 : -x0 + pw], head_alpha[:, -x0 : -x0 + pw], 0, pw
-    region = fig[:hh, x0 : x0 + hw]
-    a = head_alpha[..., None]
-    fig[:hh, x0 : x0 + hw] = region * (1 - a) + head * a
-    alpha[:hh, x0 : x0 + hw] = np.maximum(alpha[:hh, x0 : x0 + hw], head_alpha)
-    return fig, alpha
-
-
-def _darken(scene: np.ndarray, exposure: float, rng: np.random.Generator) -> np.ndarray:
-    """Scale to a night exposure and add sensor noise: shot noise (signal-dependent, the Gaussian
-    approximation of Poisson, ~7x cheaper to draw) and read noise (mostly luma, a little chroma)."""
-    electrons_per_level = 1.5  # a small sensor pixel: few electrons per 8-bit level
-    signal = scene * np.float32(255.0 * exposure)
-    shot = np.sqrt(signal / electrons_per_level) * rng.standard_normal(scene.shape, dtype=np.float32)
-    read = rng.standard_normal(scene.shape[:2], dtype=np.float32)[..., None] * np.float32(2.0)
-    chroma = rng.standard_normal(scene.shape, dtype=np.float32)
-    return np.clip(signal + shot + read + chroma + 2.0, 0, 255).astype(np.uint8)  # +2: black level
+    rng = np.random.default_rng(seed)
+    params = camera.sample_params(rng, exposure=(exposure, exposure), jpeg_quality=None)
+    # a typical small-sensor camera at night: fixed, moderate noise (Brooks et al.'s middle range)
+    params = replace(params, shot_noise=2e-3, read_noise=4e-6)
+    people = []
+    if person is not None:
+        face = data.astronaut()[ASTRONAUT_CROP].astype(np.float32) / 255.0
+        cloth = np.repeat((data.gravel().astype(np.float32) / 255.0)[..., None], 3, axis=2) * 0.6
+        people.append(Person(identity="astronaut", face_rgb=face, face_box=ASTRONAUT_FACE,
+                             face_px=max(32, round(height / 14)), enter_s=person[0], leave_s=person[1],
+                             feet_y=0.97, clothes=cloth))
+    events = [("lights_on", float(light_jump_at))] if light_jump_at is not None else []
+    return ClipSpec(name="demo", scene_rgb=data.rocket(), width=width, height=height, fps=fps,
+                    seconds=seconds, people=people, camera=params, events=events, seed=seed)
 
 
 def generate_night_clip(
@@ -123,49 +76,23 @@ def generate_night_clip(
     seconds: float = 12.0,
     person: tuple[float, float] | None = (3.0, 8.5),
     light_jump_at: float | None = None,
-    exposure: float = 0.2,
+    exposure: float = 0.05,
     seed: int = 0,
 ) -> ClipInfo:
-    """Write the night clip to path (.avi, MJPG). person=(enter_s, leave_s) or None;
-    light_jump_at = seconds at which the lights come on (exposure x3.5), or None."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(seed)
-    room = _room(width, height)
-    n = int(round(seconds * fps))
-    fig = alpha = None
-    if person is not None:
-        fig, alpha = _person(height)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.avi")
-    writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"MJPG"), fps, (width, height))
-    if not writer.isOpened():
-        raise RuntimeError(f"cannot write the clip {tmp} (OpenCV has no MJPG writer?)")
-    writer.set(cv2.VIDEOWRITER_PROP_QUALITY, 92)
-    first = last = None
-    jump_frame = None
-    for i in range(n):
-        t = i / fps
-        scene = room.copy()
-        if fig is not None and person[0] <= t < person[1]:
-            # walk from just outside the left edge to just outside the right edge
-            ph, pw = alpha.shape
-            u = (t - person[0]) / (person[1] - person[0])
-            x = int(round(-pw + u * (width + pw)))
-            y = height - ph - int(height * 0.04)
-            x0, x1 = max(x, 0), min(x + pw, width)
-            if x1 > x0:
-                a = alpha[:, x0 - x : x1 - x, None]
-                scene[y : y + ph, x0:x1] = scene[y : y + ph, x0:x1] * (1 - a) + fig[:, x0 - x : x1 - x] * a
-                first = i + 1 if first is None else first
-                last = i + 1
-        exp = exposure
-        if light_jump_at is not None and t >= light_jump_at:
-            exp = exposure * 3.5
-            jump_frame = i + 1 if jump_frame is None else jump_frame
-        writer.write(_darken(scene, exp, rng))
-    writer.release()
-    os.replace(tmp, path)
-    return ClipInfo(path, fps, n, width, height, (first, last) if first else None, jump_frame)
+    """Write the demo's night clip to path with the benchmark's generator (edge_agent.sim.night_clip:
+    a real photo scene, a real face walking in, night as a camera makes it, H.264 when ffmpeg is
+    installed) and its ground truth to path + ".json". person=(enter_s, leave_s) or None;
+    light_jump_at = seconds at which the lights come on (exposure x4), or None."""
+    from edge_agent.sim.night_clip import write_clip
+
+    spec = clip_spec(width, height, fps, seconds, person, light_jump_at, exposure, seed)
+    truth = write_clip(spec, path)
+    passes = truth.passes
+    jump = None
+    if light_jump_at is not None:
+        jump = next((i + 1 for i in range(truth.frames) if i / fps >= light_jump_at), None)
+    return ClipInfo(Path(truth.path), fps, truth.frames, width, height,
+                    (passes[0]["first"], passes[0]["last"]) if passes else None, jump)
 
 
 # --------------------------------------------------------------------------- the demo
@@ -174,6 +101,20 @@ def generate_night_clip(
 def _cache_dir() -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "nightwatch-edge"
+
+
+def clip_path() -> Path:
+    """Where the demo keeps its generated clip (made once, reused)."""
+    return _cache_dir() / f"demo_night_clip_v{CLIP_VERSION}.mp4"
+
+
+def _faces_in_view(clip: Path) -> int | None:
+    """Frames of the clip with a face in view, from the generator's ground truth (None if absent)."""
+    truth = clip.with_suffix(clip.suffix + ".json")
+    try:
+        return len(json.loads(truth.read_text(encoding="utf-8"))["faces"])
+    except (OSError, ValueError, KeyError):
+        return None
 
 
 def demo_config_data(clip: Path, out_dir: Path, models_dir: Path) -> dict:
@@ -197,8 +138,14 @@ def demo_config_data(clip: Path, out_dir: Path, models_dir: Path) -> dict:
 
 def summarize(out_dir: Path) -> dict:
     """Counts of what the local sink wrote under out_dir."""
-    docs = [json.loads(p.read_text(encoding="utf-8")) for p in sorted(out_dir.rglob("event-*.json"))]
+    paths = sorted(out_dir.rglob("event-*.json"))
+    docs = [json.loads(p.read_text(encoding="utf-8")) for p in paths]
     events = {d["event_id"] for d in docs}
+    face_pairs = [  # (the crop as the camera saw it, its super-resolved version), best score first
+        (f["score"], str(p.parent / f["crop"]), str(p.parent / f["sr"]) if f["sr"] else None)
+        for p, d in zip(paths, docs, strict=True) for f in d["faces"] if f.get("crop")
+    ]
+    face_pairs.sort(key=lambda t: -t[0])
     return {
         "events": len(events),
         "messages": len(docs),
@@ -206,7 +153,8 @@ def summarize(out_dir: Path) -> dict:
         "enhanced_snapshots": sum(1 for d in docs if d["enhanced"]),
         "face_crops": sum(len(d["faces"]) for d in docs),
         "faces_super_resolved": sum(1 for d in docs for f in d["faces"] if f["super_resolved"]),
-        "event_dirs": sorted({str(p.parent) for p in out_dir.rglob("event-*.json")}),
+        "event_dirs": sorted({str(p.parent) for p in paths}),
+        "face_pairs": [(crop, sr) for _, crop, sr in face_pairs],
     }
 
 
@@ -229,12 +177,13 @@ def run_demo(out_dir: str | Path = "demo_output", seconds: float | None = None) 
         )
         return 1
 
-    clip = _cache_dir() / f"demo_night_clip_v{CLIP_VERSION}.avi"
+    clip = clip_path()
     if not clip.is_file():
         print(f"generating the night clip (once) -> {clip}")
         info = generate_night_clip(clip)
         print(f"  {info.frames} frames {info.width}x{info.height} @ {info.fps:g} fps; person in view "
               f"in frames {info.person_frames[0]}..{info.person_frames[1]}")
+    faces_in_view = _faces_in_view(clip)
     try:
         text = yaml.safe_dump(demo_config_data(clip, out_dir, models_dir), sort_keys=False)
         cfg = parse_config(text, "demo config")
@@ -271,6 +220,13 @@ def run_demo(out_dir: str | Path = "demo_output", seconds: float | None = None) 
         print("  average ms per stage: " + ", ".join(f"{k} {v:.1f}" for k, v in sorted(avg.items())))
     models = ", ".join(f"{m.name} {m.version} ({m.backend}, {m.precision})" for m in agent.stages.models.values())
     print(f"  models: {models}")
+    print(f"  faces found: {s['face_crops']} crop(s) published"
+          + (f" (the clip shows a face in {faces_in_view} frames)" if faces_in_view is not None else ""))
+    if s["face_pairs"]:
+        print("  the dark face before and after (best detections first):")
+        for crop, sr in s["face_pairs"][:3]:
+            print(f"    before: {crop}")
+            print(f"    after:  {sr if sr else '(not super-resolved)'}")
     print(f"where to look: {out_dir}")
     for d in s["event_dirs"][:10]:
         print(f"  {d}/  (event-*.json, original.jpg, enhanced.jpg, face_<n>.png, face_<n>_sr.png)")

@@ -6,6 +6,8 @@ cached clip); everything after that is the demo's own code path.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from edge_agent import demo
@@ -16,7 +18,8 @@ pytestmark = pytest.mark.slow
 def test_demo_writes_enhanced_events_and_says_where(tmp_path, models_dir, monkeypatch, capsys):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.setenv("NIGHTWATCH_MODELS", str(models_dir))
-    clip = tmp_path / "cache" / "nightwatch-edge" / f"demo_night_clip_v{demo.CLIP_VERSION}.avi"
+    clip = demo.clip_path()
+    assert str(clip).startswith(str(tmp_path))
     demo.generate_night_clip(clip, 640, 360, 10.0, 6.0, person=(1.0, 4.0))
     out = tmp_path / "demo_output"
     assert demo.run_demo(out) == 0
@@ -26,6 +29,10 @@ def test_demo_writes_enhanced_events_and_says_where(tmp_path, models_dir, monkey
     assert f"where to look: {out.resolve()}" in printed
     assert f"enhanced snapshots: {s['enhanced_snapshots']}" in printed
     assert s["event_dirs"][0] in printed
+    crop, sr = s["face_pairs"][0]  # the best face's before and after are named, and exist
+    assert f"before: {crop}" in printed and f"after:  {sr}" in printed
+    assert Path(crop).is_file() and Path(sr).is_file()
+    assert "faces found:" in printed and "the clip shows a face in" in printed
 
 
 def test_demo_without_models_says_what_is_missing(tmp_path, monkeypatch, capsys):
