@@ -81,13 +81,16 @@ def main() -> int:
     cases = {"one near person": [NEAR], "one far person (upscaled)": [FAR], "near + far": [NEAR, FAR],
              "whole frame": None}
     detectors = {}
-    for backend, precision in (("onnxruntime", "fp32"), ("openvino", "fp16")):
-        try:
-            net = load_face_net(default_models_dir(), backend=backend, threads=args.threads, precision=precision)
-        except ModelError as exc:
-            print(f"skipping {backend} {precision}: {exc}")
-            continue
-        detectors[f"CenterFace {backend} {precision}"] = FaceDetector(cfg, net=net)
+    for backend in ("onnxruntime", "openvino"):
+        for precision in ("fp32", "int8"):  # the loader's names; the row says what file it loaded
+            try:
+                net = load_face_net(default_models_dir(), backend=backend, threads=args.threads, precision=precision)
+            except ModelError as exc:
+                print(f"skipping {backend} {precision}: {exc}")
+                continue
+            name = f"CenterFace {net.info.backend} {net.info.precision} ({net.path.name})"
+            if name not in detectors:  # int8 falls back to the float file when none shipped
+                detectors[name] = FaceDetector(cfg, net=net)
     detectors["LBP cascade (fallback)"] = FaceDetector(FacesConfig(detector="lbp"))
     cv2.setNumThreads(args.threads)
     rows = []
