@@ -8,23 +8,48 @@ from skimage.metrics import structural_similarity
 
 from edge_agent.enhance.tensors import rgb_to_y
 
+PSNR_CAP_DB = 100.0  # what psnr() reports for identical images
 
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    """PSNR in dB of two float images in [0, 1]."""
-    mse = float(np.mean((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2))
-    return 100.0 if mse <= 1e-10 else float(10.0 * np.log10(1.0 / mse))
+
+def unit(img: np.ndarray) -> np.ndarray:
+    """float64 in [0, 1]: uint8 images are divided by 255, float images are taken as they are."""
+    a = np.asarray(img)
+    return a.astype(np.float64) / 255.0 if a.dtype == np.uint8 else a.astype(np.float64)
+
+
+def psnr(a: np.ndarray, b: np.ndarray, peak: float = 1.0) -> float:
+    """PSNR in dB of two images (uint8, or float with values up to `peak`); PSNR_CAP_DB when equal.
+    The one PSNR of the toolchain: quality gates, verify reports, training evaluation, ONNX parity."""
+    mse = float(np.mean((unit(a) - unit(b)) ** 2))
+    return PSNR_CAP_DB if mse <= 1e-10 * peak * peak else min(PSNR_CAP_DB, float(10.0 * np.log10(peak * peak / mse)))
 
 
 def ssim(a: np.ndarray, b: np.ndarray) -> float:
-    """SSIM of two float images in [0, 1], HxW or HxWx3."""
-    a = np.asarray(a, np.float64)
-    b = np.asarray(b, np.float64)
+    """SSIM of two images (uint8 or float in [0, 1]), HxW or HxWx3, the convention of Wang et al. 2004
+    that the SR and low-light papers report: 11x11 Gaussian window (sigma 1.5), population covariance."""
+    a, b = unit(a), unit(b)
     kw = {"channel_axis": 2} if a.ndim == 3 else {}
-    return float(structural_similarity(a, b, data_range=1.0, **kw))
+    return float(structural_similarity(a, b, data_range=1.0, gaussian_weights=True, sigma=1.5,
+                                       use_sample_covariance=False, **kw))
 
 
 def _border(img: np.ndarray, border: int) -> np.ndarray:
     return img[border:-border, border:-border] if border > 0 else img
+
+
+def luma(img: np.ndarray, border: int = 0) -> np.ndarray:
+    """BT.601 Y in [0, 1] of an RGB image (uint8 or float, clipped to [0, 1]), `border` pixels shaved."""
+    return _border(rgb_to_y(np.clip(unit(img), 0.0, 1.0)), border)
+
+
+def y_psnr(a: np.ndarray, b: np.ndarray, border: int = 0) -> float:
+    """Y-PSNR (the SR papers' metric) of two RGB images, `border` pixels shaved."""
+    return psnr(luma(a, border), luma(b, border))
+
+
+def y_ssim(a: np.ndarray, b: np.ndarray, border: int = 0) -> float:
+    """Y-SSIM of two RGB images, `border` pixels shaved."""
+    return ssim(luma(a, border), luma(b, border))
 
 
 def rgb_scores(out: np.ndarray, ref: np.ndarray) -> tuple[float, float]:
@@ -34,9 +59,7 @@ def rgb_scores(out: np.ndarray, ref: np.ndarray) -> tuple[float, float]:
 
 def y_scores(out: np.ndarray, ref: np.ndarray, border: int) -> tuple[float, float]:
     """(Y-PSNR, Y-SSIM) with `border` pixels shaved, the SR papers' metric."""
-    y_out = _border(rgb_to_y(np.clip(out, 0, 1)), border)
-    y_ref = _border(rgb_to_y(ref), border)
-    return psnr(y_out, y_ref), ssim(y_out, y_ref)
+    return y_psnr(out, ref, border), y_ssim(out, ref, border)
 
 
 def to_float(rgb_u8: np.ndarray) -> np.ndarray:

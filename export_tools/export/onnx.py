@@ -11,6 +11,7 @@ import numpy as np
 import onnx
 import torch
 
+from export_tools.export.metrics import psnr
 from export_tools.export.tasks import TaskSpec, task_for_arch
 
 OPSET = 17
@@ -96,11 +97,6 @@ def export_module(model: torch.nn.Module, task: TaskSpec, out_path: Path, *,
     onnx.save(proto, str(out_path))
     tmp.unlink(missing_ok=True)
     return out_path
-
-
-def psnr(a: np.ndarray, b: np.ndarray, peak: float = 1.0) -> float:
-    mse = float(np.mean((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2))
-    return float("inf") if mse == 0 else float(10.0 * np.log10(peak * peak / mse))
 
 
 def parity(model: torch.nn.Module, onnx_path: Path, feeds_list: list[dict[str, np.ndarray]]

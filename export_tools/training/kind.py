@@ -23,7 +23,6 @@ import time
 from pathlib import Path
 from typing import Literal
 
-import cv2
 import numpy as np
 import torch
 from pydantic import BaseModel, ConfigDict, Field
@@ -34,6 +33,7 @@ from edge_agent.enhance.tensors import pad_to_multiple
 from export_tools.archs.kind import COMPACT_KWARGS, KinDEnhancer
 from export_tools.data import images as image_sets
 from export_tools.data.lowlight import NightPatches, synth_night
+from export_tools.export.metrics import clahe, gamma_to_mean, psnr
 from export_tools.training import common, losses
 from export_tools.training.common import build_from_checkpoint, load_checkpoint, save_checkpoint, setup
 
@@ -256,26 +256,6 @@ def _train(recipe: KinDRecipe, out_dir: Path, resume: bool) -> Path:
 
 # ---------------------------------------------------------------- evaluation
 
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    """PSNR in dB between two uint8 images."""
-    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
-    return 99.0 if mse == 0 else 10.0 * math.log10(255.0**2 / mse)
-
-
-def gamma_baseline(low: np.ndarray, target_mean: float) -> np.ndarray:
-    """Plain gamma correction, with the exponent chosen so the mean brightness matches the target's."""
-    x = np.clip(low.astype(np.float64) / 255.0, 1e-4, 1.0)
-    g = math.log(max(target_mean, 1e-3)) / math.log(max(float(x.mean()), 1e-3))
-    return np.clip(x**g * 255.0 + 0.5, 0, 255).astype(np.uint8)
-
-
-def clahe_baseline(rgb: np.ndarray, clip: float = 2.0, tiles: int = 8) -> np.ndarray:
-    """CLAHE on the L channel of Lab (the usual OpenCV recipe)."""
-    lab = cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB)
-    lab[..., 0] = cv2.createCLAHE(clipLimit=clip, tileGridSize=(tiles, tiles)).apply(lab[..., 0])
-    return cv2.cvtColor(lab, cv2.COLOR_LAB2RGB)
-
-
 @torch.no_grad()
 def enhance(model: KinDEnhancer, rgb: np.ndarray, ratio: float) -> np.ndarray:
     """RGB uint8 -> enhanced RGB uint8 with the PyTorch model (pads to pad_multiple, crops back)."""
@@ -308,13 +288,13 @@ def evaluate(model: KinDEnhancer | Path | str, seeds: int = 2, images: dict[str,
         for seed in range(seeds):
             low, meta = synth_night(high, np.random.default_rng(10_000 + seed))
             target_mean = float(high.mean()) / 255.0
-            gam = gamma_baseline(low, target_mean)
+            gam = gamma_to_mean(low, target_mean)
             row = {
                 "image": name, "seed": seed, "exposure": round(meta["exposure"], 4), "codec": meta["codec"],
                 "input": psnr(low, high),
                 "gamma": psnr(gam, high),
-                "clahe": psnr(clahe_baseline(low), high),
-                "gamma_clahe": psnr(clahe_baseline(gam), high),
+                "clahe": psnr(clahe(low), high),
+                "gamma_clahe": psnr(clahe(gam), high),
                 "kind": psnr(enhance(model, low, kind_ratio(model, low, high)), high),
             }
             rows.append(row)

@@ -21,9 +21,9 @@ import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from tqdm import tqdm
 
-from edge_agent.enhance.tensors import rgb_to_y
 from export_tools.archs.registry import build
 from export_tools.data.lowres import DegradeSpec, PatchSampler, bicubic_upscale, degrade, mod_crop
+from export_tools.export.metrics import y_psnr, y_ssim
 from export_tools.training import common
 from export_tools.training.common import load_checkpoint, save_checkpoint, setup
 
@@ -163,27 +163,6 @@ def load_training_images(sources: list[str], set_dir: str = "work_cache/train_se
 # ---------------------------------------------------------------- evaluation
 
 
-def psnr_y(a: np.ndarray, b: np.ndarray, border: int) -> float:
-    """Y-PSNR (BT.601, SR-paper convention) of two RGB uint8 images, `border` pixels shaved."""
-    ya = rgb_to_y(a.astype(np.float64) / 255.0)
-    yb = rgb_to_y(b.astype(np.float64) / 255.0)
-    if border:
-        ya, yb = ya[border:-border, border:-border], yb[border:-border, border:-border]
-    mse = float(np.mean((ya - yb) ** 2))
-    return 99.0 if mse == 0 else 10.0 * math.log10(1.0 / mse)
-
-
-def ssim_y(a: np.ndarray, b: np.ndarray, border: int) -> float:
-    from skimage.metrics import structural_similarity
-
-    ya = rgb_to_y(a.astype(np.float64) / 255.0) * 255.0
-    yb = rgb_to_y(b.astype(np.float64) / 255.0) * 255.0
-    if border:
-        ya, yb = ya[border:-border, border:-border], yb[border:-border, border:-border]
-    return float(structural_similarity(ya, yb, data_range=255.0, gaussian_weights=True, sigma=1.5,
-                                       use_sample_covariance=False))
-
-
 def eval_images(faces: bool = True, max_side: int = 512) -> dict[str, np.ndarray]:
     from export_tools.data.images import face_paths, held_out_images, read_rgb
 
@@ -236,8 +215,8 @@ def evaluate(model_or_ckpt: torch.nn.Module | Path, spec: DegradeSpec | None = N
         sr = upscale(model, lr)
         bic = bicubic_upscale(lr, scale)
         rows[name] = {
-            "psnr_y": psnr_y(sr, hr, scale), "psnr_y_bicubic": psnr_y(bic, hr, scale),
-            "ssim_y": ssim_y(sr, hr, scale), "ssim_y_bicubic": ssim_y(bic, hr, scale),
+            "psnr_y": y_psnr(sr, hr, scale), "psnr_y_bicubic": y_psnr(bic, hr, scale),
+            "ssim_y": y_ssim(sr, hr, scale), "ssim_y_bicubic": y_ssim(bic, hr, scale),
         }
     model.train(was_training)
     keys = ("psnr_y", "psnr_y_bicubic", "ssim_y", "ssim_y_bicubic")
