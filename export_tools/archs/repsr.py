@@ -146,20 +146,60 @@ class AnchorRepeat(nn.Module):
         return F.conv2d(x, self.kernel)
 
 
+def bicubic_phase_kernels(scale: int = 4, a: float = -0.75) -> torch.Tensor:
+    """[scale*scale, 5, 5] weights: phase (py, px) of bicubic x`scale` upsampling (Keys' cubic with
+    a = -0.75, pixel centres aligned, as OpenCV's INTER_CUBIC) over the 5x5 input neighbourhood."""
+    def cubic(x: float) -> float:
+        x = abs(x)
+        if x <= 1:
+            return (a + 2) * x**3 - (a + 3) * x**2 + 1
+        return a * x**3 - 5 * a * x**2 + 8 * a * x - 4 * a if x < 2 else 0.0
+
+    taps = torch.zeros(scale, 5, dtype=torch.float64)
+    for p in range(scale):
+        d = (p + 0.5) / scale - 0.5  # source offset of output phase p from its input pixel
+        for j, t in enumerate(range(-2, 3)):
+            taps[p, j] = cubic(t - d)
+        taps[p] /= taps[p].sum()
+    return torch.einsum("yi,xj->yxij", taps, taps).reshape(scale * scale, 5, 5)
+
+
+class AnchorBicubic(nn.Module):
+    """x [N,C,h,w] -> [N,C*s*s,h,w] whose PixelShuffle(s) is bicubic upsampling (OpenCV's INTER_CUBIC
+    away from the border; the outer two input pixels see zero padding, which the net learns to
+    correct, as replicate padding would export as a chain of shape ops): a fixed 5x5 conv, so the
+    net starts from bicubic and learns only what bicubic misses. Exports as one Conv."""
+
+    def __init__(self, channels: int, scale: int):
+        super().__init__()
+        k = bicubic_phase_kernels(scale).float()
+        s2 = scale * scale
+        kernel = torch.zeros(channels * s2, channels, 5, 5)
+        for c in range(channels):
+            kernel[c * s2 : (c + 1) * s2, c] = k
+        self.register_buffer("kernel", kernel, persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(x, self.kernel, padding=2)
+
+
 class RepSR(nn.Module):
-    """Re-parameterisable plain x4 SR net (ECB blocks + nearest anchor + PixelShuffle).
+    """Re-parameterisable plain x4 SR net (ECB blocks + image anchor + PixelShuffle).
 
     channels: feature width C. blocks: body blocks (between head and tail). long_skip: SRFeat-style
     weighted long skip (body output + learned scalar * head features, before the tail).
     act: relu or prelu (per channel). expand: width multiplier of the 1x1->3x3 branch (ECBSR uses 2).
     deploy: build the merged plain structure (to load a state_dict saved after merge()).
+    anchor: the image-space residual: nearest (input repeated, ABPN / SESR) or bicubic (a fixed 5x5
+    conv equal to OpenCV's bicubic inside the image, with the tail zero-initialised so training
+    starts at bicubic).
     """
 
     scale = 4
     keep_float: tuple[str, ...] = ()
 
     def __init__(self, channels: int = 32, blocks: int = 8, long_skip: bool = False, act: Act = "relu",
-                 expand: int = 2, deploy: bool = False):
+                 expand: int = 2, deploy: bool = False, anchor: Literal["nearest", "bicubic"] = "nearest"):
         super().__init__()
         if blocks < 1 or channels < 4:
             raise ValueError(f"need blocks >= 1 and channels >= 4, got {blocks}, {channels}")
@@ -178,7 +218,17 @@ class RepSR(nn.Module):
         self.body = nn.Sequential(*body)
         self.skip_scale = nn.Parameter(torch.ones(1)) if long_skip else None
         self.tail = block(channels, 3 * s2)
-        self.anchor = AnchorRepeat(3, s2)
+        if anchor == "nearest":
+            self.anchor: nn.Module = AnchorRepeat(3, s2)
+        elif anchor == "bicubic":
+            self.anchor = AnchorBicubic(3, self.scale)
+            if not deploy:  # start exactly at bicubic: the tail's learned branches begin at zero
+                with torch.no_grad():
+                    for conv in (self.tail.conv3x3, self.tail.conv1x1_3x3.squeeze):
+                        conv.weight.zero_()
+                        conv.bias.zero_()
+        else:
+            raise ValueError(f"unknown anchor {anchor!r}; use nearest or bicubic")
         self.shuffle = nn.PixelShuffle(self.scale)
 
     @property

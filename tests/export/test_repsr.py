@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from export_tools.archs.registry import build
-from export_tools.archs.repsr import ECB, RepSR
+from export_tools.archs.repsr import ECB, AnchorBicubic, RepSR
 
 PLAIN_OPS = {"Conv", "Relu", "PRelu", "DepthToSpace", "Add", "Mul", "Clip", "Constant", "Identity"}
 
@@ -153,3 +153,42 @@ def test_merged_onnx_is_plain_and_matches(tmp_path, long_skip, act):
             ref = m(x).numpy()
         assert y.shape == (1, 3, 4 * h, 4 * w)
         assert abs(y - ref).max() < 1e-5
+
+
+def test_bicubic_anchor_is_opencv_bicubic_and_training_starts_there():
+    import cv2
+    import numpy as np
+
+    x = np.random.default_rng(3).random((19, 26, 3)).astype(np.float32)
+    ref = cv2.resize(x, (26 * 4, 19 * 4), interpolation=cv2.INTER_CUBIC)
+    t = torch.from_numpy(x.transpose(2, 0, 1))[None]
+    with torch.no_grad():
+        got = F.pixel_shuffle(AnchorBicubic(3, 4)(t), 4)[0].numpy().transpose(1, 2, 0)
+        assert abs(got - ref)[8:-8, 8:-8].max() < 1e-5  # inside: exactly OpenCV's bicubic
+        assert abs(got - ref).max() > 1e-2  # the outer two input pixels see zero padding
+        start = RepSR(channels=8, blocks=2, anchor="bicubic").eval()(t)[0].numpy().transpose(1, 2, 0)
+    assert abs(start - np.clip(ref, 0, 1))[8:-8, 8:-8].max() < 0.05  # the untrained net is (almost) bicubic
+    with pytest.raises(ValueError, match="anchor"):
+        RepSR(anchor="lanczos")
+
+
+def test_bicubic_anchor_merges_exactly_and_exports_plain(tmp_path):
+    onnx = pytest.importorskip("onnx")
+    onnxruntime = pytest.importorskip("onnxruntime")
+    m = _randomized(seed=4, channels=8, blocks=2, anchor="bicubic").eval()
+    x = torch.rand(1, 3, 15, 11)
+    with torch.no_grad():
+        ref = m(x)
+        merged = m.merged()
+        assert abs(merged(x) - ref).max() < 1e-5
+    deploy = build("repsr", channels=8, blocks=2, anchor="bicubic", deploy=True)
+    deploy.load_state_dict(merged.state_dict())
+    path = tmp_path / "bic.onnx"
+    torch.onnx.export(merged, torch.rand(1, 3, 16, 16), str(path), input_names=["image"], output_names=["output"],
+                      opset_version=17, dynamic_axes={"image": {2: "H", 3: "W"}, "output": {2: "H_out", 3: "W_out"}},
+                      dynamo=False)
+    ops = {n.op_type for n in onnx.load(str(path)).graph.node}
+    assert ops <= PLAIN_OPS, ops - PLAIN_OPS
+    sess = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    (y,) = sess.run(None, {"image": x.numpy()})
+    assert abs(y - ref.numpy()).max() < 1e-5
