@@ -366,13 +366,15 @@ class Agent:
         return list(self.stages.models.values())
 
     def enhance_image(self, bgr: np.ndarray, ratio: float | None = None) -> np.ndarray:
-        """Low-light enhance one image (the web page's 'try enhancement' upload)."""
+        """Low-light enhance one image (the web page's 'try enhancement' upload), with the first
+        camera's low-light settings."""
         if self.stages.low_light is None:
             raise StartupError("no low-light model is loaded")
-        if ratio is None:
-            ratio = self.config.cameras[0].low_light.ratio
+        cam = self.config.cameras[0]
         with self.stages.low_light_lock:
-            return self.stages.low_light.enhance(bgr, ratio)
+            return self.stages.low_light.enhance(bgr, cam.low_light.ratio if ratio is None else ratio,
+                                                 max_pixels=cam.low_light.max_pixels,
+                                                 gray_saturation=cam.health.ir_gray_saturation)
 
 
 # --------------------------------------------------------------------------- command

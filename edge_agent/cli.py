@@ -8,6 +8,16 @@ import sys
 from pathlib import Path
 
 
+def _ratio_arg(text: str) -> float | str:
+    """--ratio: "auto" or a number (its range is checked with the config's own rule)."""
+    if text == "auto":
+        return text
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is neither a number nor auto") from None
+
+
 def _cmd_check_config(args: argparse.Namespace) -> int:
     from edge_agent.config.loader import ConfigError, load_config
 
@@ -70,7 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
     mode.add_argument("--faces", dest="mode", action="store_const", const="faces")
     s.add_argument("images", nargs="+", type=Path, help="input image files")
     s.add_argument("--out", required=True, type=Path, help="output folder (same-named PNGs)")
-    s.add_argument("--ratio", type=float, default=5.0, help="low-light brightness ratio")
+    s.add_argument("--ratio", type=_ratio_arg, default="auto",
+                   help="low-light brightness ratio 1..20, or auto (from each image's exposure; the default)")
     s.add_argument("--models", type=Path, default=None, help="models folder (default: the shipped one)")
     s.add_argument("--backend", choices=["auto", "onnxruntime", "openvino"], default="auto")
     s.add_argument("--precision", choices=["int8", "fp32"], default="int8")

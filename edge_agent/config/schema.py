@@ -102,7 +102,16 @@ class MotionConfig(StrictModel):
 class LowLightConfig(StrictModel):
     enabled: bool = True
     luma_threshold: float = Field(default=70.0, ge=0.0, le=255.0, description="enhance when mean luma is below")
-    ratio: float = Field(default=5.0, ge=1.0, le=20.0, description="KinD brightness ratio")
+    ratio: Annotated[float, Field(ge=1.0, le=20.0)] | Literal["auto"] = Field(
+        default="auto",
+        description="KinD brightness ratio (1..20); auto: from the frame's measured exposure, "
+        "110 / mean luma (edge_agent/enhance/low_light.py)",
+    )
+    max_pixels: int = Field(
+        default=1_000_000, ge=65_536, le=33_177_600,
+        description="larger frames (1080p, 4 MP) are enhanced in overlapping tiles of at most this many "
+        "pixels, blended seamlessly: bounds the model's memory",
+    )
 
 
 class FacesConfig(StrictModel):

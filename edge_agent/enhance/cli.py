@@ -27,9 +27,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edge_agent.config.schema import FacesConfig, LowLightConfig, ModelsConfig
+from edge_agent.config.schema import FacesConfig, HealthConfig, LowLightConfig, ModelsConfig
 from edge_agent.inference.base import ModelError
 from edge_agent.inference.loader import default_models_dir, load_model
+
+# the agent's defaults: tiles for large images, gray (IR) images stay gray
+_LOW_LIGHT_KW = {"max_pixels": LowLightConfig().max_pixels,
+                 "gray_saturation": HealthConfig().ir_gray_saturation}
 
 # --low-light and --faces: a 4K camera frame (3840x2160) at most; --super-resolve has its own limit
 MAX_PIXELS = 3840 * 2160
@@ -120,7 +124,7 @@ class _Stages:
 def _process(stages: _Stages, args: argparse.Namespace, src: Path, out_dir: Path) -> tuple[str, list | None]:
     image = read_image(src, mode_limit(args.mode))
     if args.mode == "low_light":
-        write_png(out_dir / f"{src.stem}.png", stages.low_light.enhance(image, args.ratio))
+        write_png(out_dir / f"{src.stem}.png", stages.low_light.enhance(image, args.ratio, **_LOW_LIGHT_KW))
         return f"enhanced {image.shape[1]}x{image.shape[0]}", None
     if args.mode == "super_resolve":
         up = stages.sr.upscale(image)
@@ -132,7 +136,7 @@ def _process(stages: _Stages, args: argparse.Namespace, src: Path, out_dir: Path
 
     ll = LowLightConfig()
     dark = is_dark(image, ll.luma_threshold)
-    enhanced = stages.low_light.enhance(image, args.ratio) if dark else None
+    enhanced = stages.low_light.enhance(image, args.ratio, **_LOW_LIGHT_KW) if dark else None
     cfg = stages.detector.cfg
     found = detect_faces(stages.detector, cfg, image, enhanced)
     base = enhanced if enhanced is not None else image

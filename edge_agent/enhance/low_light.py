@@ -2,22 +2,88 @@
 
 The model's I/O comes from its manifest entry: the image is the first 4-D input, the brightness
 ratio the 2-D ([1, 1]) input (optional; a model without one ignores `ratio`), the result the first
-output. Inputs are padded to the
-entry's pad_multiple and the output is cropped back, so any frame size works.
+output. Inputs are padded to the entry's pad_multiple and the output is cropped back, so any frame
+size works. Around the model:
+- ratio "auto" (the default): the ratio comes from the frame's measured exposure,
+  TARGET_LUMA / mean luma, within 1..20 (auto_ratio); a number overrides it;
+- a frame larger than max_pixels (1080p, 4 MP) is enhanced in overlapping tiles (tile_grid), blended
+  with linear ramps across each overlap so no seam shows: the model's memory stays that of one tile;
+- a gray frame (IR night mode: colour saturation <= gray_saturation, the camera health monitor's
+  own test) gives a gray frame out: the model invents no colour.
 """
 
 from __future__ import annotations
 
+import math
+
+import cv2
 import numpy as np
 
 from edge_agent.enhance import tensors
+from edge_agent.health.conditions import saturation
 from edge_agent.inference.base import ModelError
 from edge_agent.inference.loader import LoadedModel
+
+TARGET_LUMA = 110.0  # auto ratio: the mean luma (0..255) a well-exposed frame has
+RATIO_RANGE = (1.0, 20.0)
+TILE_OVERLAP = 32  # pixels each tile reaches into its neighbour (the blend band is twice this)
+MAX_TILES_PER_SIDE = 16
 
 
 def is_dark(bgr: np.ndarray, luma_threshold: float) -> bool:
     """True when the mean luma (0..255) of the frame is below the threshold."""
     return tensors.luma(bgr) < luma_threshold
+
+
+def auto_ratio(bgr: np.ndarray) -> float:
+    """The brightness ratio for a frame from its measured exposure: TARGET_LUMA / mean luma, clamped."""
+    lo, hi = RATIO_RANGE
+    return float(min(hi, max(lo, TARGET_LUMA / max(tensors.luma(bgr), 1.0))))
+
+
+def resolve_ratio(bgr: np.ndarray, ratio: float | str) -> float:
+    """The ratio given to the model: auto_ratio for "auto", else the number itself."""
+    if ratio == "auto":
+        return auto_ratio(bgr)
+    return float(ratio)
+
+
+def tile_grid(height: int, width: int, max_pixels: int, overlap: int = TILE_OVERLAP
+              ) -> list[tuple[int, int, int, int]]:
+    """Tiles (y0, y1, x0, x1) covering the frame, each at most max_pixels (overlap included), as
+    few as possible (then the squarest). One tile when the frame fits."""
+    if height * width <= max_pixels:
+        return [(0, height, 0, width)]
+    best = None
+    for ny in range(1, MAX_TILES_PER_SIDE + 1):
+        for nx in range(1, MAX_TILES_PER_SIDE + 1):
+            th = math.ceil(height / ny) + (2 * overlap if ny > 1 else 0)
+            tw = math.ceil(width / nx) + (2 * overlap if nx > 1 else 0)
+            if th * tw <= max_pixels:
+                key = (nx * ny, abs(math.log(tw / th)))
+                if best is None or key < best[0]:
+                    best = (key, ny, nx)
+    if best is None:
+        raise ValueError(f"a {width}x{height} frame does not fit in {MAX_TILES_PER_SIDE}x{MAX_TILES_PER_SIDE} "
+                         f"tiles of {max_pixels} pixels")
+    _, ny, nx = best
+    ys = np.linspace(0, height, ny + 1).round().astype(int)
+    xs = np.linspace(0, width, nx + 1).round().astype(int)
+    return [(max(0, int(ys[i]) - overlap), min(height, int(ys[i + 1]) + overlap),
+             max(0, int(xs[j]) - overlap), min(width, int(xs[j + 1]) + overlap))
+            for i in range(ny) for j in range(nx)]
+
+
+def _ramp(n: int, lo_open: bool, hi_open: bool, overlap: int) -> np.ndarray:
+    """Blend weights along one side of a tile: rising over 2*overlap where a neighbour overlaps."""
+    w = np.ones(n, np.float32)
+    band = 2 * overlap
+    pos = np.arange(n, dtype=np.float32) + 0.5
+    if lo_open:
+        w = np.minimum(w, pos / band)
+    if hi_open:
+        w = np.minimum(w, (n - pos) / band)
+    return np.clip(w, 1e-3, 1.0)
 
 
 class LowLightEnhancer:
@@ -38,8 +104,32 @@ class LowLightEnhancer:
         self.output = entry.outputs[0].name
         self.pad_multiple = entry.pad_multiple
 
-    def enhance(self, bgr: np.ndarray, ratio: float) -> np.ndarray:
-        """Brighten a BGR uint8 HxWx3 frame; returns BGR uint8 of the same size."""
+    def enhance(self, bgr: np.ndarray, ratio: float | str = "auto", *, max_pixels: int | None = None,
+                gray_saturation: float | None = None) -> np.ndarray:
+        """Brighten a BGR uint8 HxWx3 frame; returns BGR uint8 of the same size (see the module doc)."""
+        r = resolve_ratio(bgr, ratio)
+        h, w = bgr.shape[:2]
+        tiles = tile_grid(h, w, max_pixels) if max_pixels else [(0, h, 0, w)]
+        out = self._run(bgr, r) if len(tiles) == 1 else self._tiled(bgr, r, tiles)
+        if gray_saturation is not None and saturation(bgr) <= gray_saturation:
+            out = cv2.cvtColor(cv2.cvtColor(out, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
+        return out
+
+    def _tiled(self, bgr: np.ndarray, ratio: float, tiles: list[tuple[int, int, int, int]]) -> np.ndarray:
+        h, w = bgr.shape[:2]
+        acc = np.zeros((h, w, 3), np.float32)
+        weight = np.zeros((h, w), np.float32)
+        for y0, y1, x0, x1 in tiles:
+            part = self._run(np.ascontiguousarray(bgr[y0:y1, x0:x1]), ratio)
+            wy = _ramp(y1 - y0, y0 > 0, y1 < h, TILE_OVERLAP)
+            wx = _ramp(x1 - x0, x0 > 0, x1 < w, TILE_OVERLAP)
+            wt = wy[:, None] * wx[None, :]
+            acc[y0:y1, x0:x1] += part.astype(np.float32) * wt[..., None]
+            weight[y0:y1, x0:x1] += wt
+        acc /= weight[..., None]
+        return cv2.convertScaleAbs(acc)
+
+    def _run(self, bgr: np.ndarray, ratio: float) -> np.ndarray:
         x, size = tensors.pad_to_multiple(tensors.bgr_to_nchw(bgr), self.pad_multiple)
         feeds = {self.image_input: x}
         if self.ratio_input is not None:

@@ -340,7 +340,8 @@ class Worker:
             t = time.perf_counter()
             try:
                 with stages.low_light_lock:
-                    enhanced = stages.low_light.enhance(original, ll.ratio)
+                    enhanced = stages.low_light.enhance(original, ll.ratio, max_pixels=ll.max_pixels,
+                                                        gray_saturation=cam.health.ir_gray_saturation)
                 event.stages.append("low_light")
                 st.inc("enhanced")
                 if "low_light" in stages.models:

@@ -22,7 +22,7 @@ def test_valid_config_parses_with_defaults():
     cam = cfg.camera("door")
     assert cam.motion.threshold == 30
     assert cam.motion.frame_height == 180
-    assert cam.low_light.ratio == 5.0
+    assert cam.low_light.ratio == "auto"
     assert cfg.publish.sink == "local"
 
 

@@ -395,7 +395,7 @@ $("settings-form").addEventListener("submit", async (ev) => {
       masks: state.polys.filter((p) => p.kind === "mask").map((p) => ({ points: round(p.points) })),
       zones: state.polys.filter((p) => p.kind === "zone").map((p) => ({ name: p.name, points: round(p.points) })),
     },
-    low_light: { luma_threshold: numberOrRaw($("f-luma")), ratio: numberOrRaw($("f-ratio")) },
+    low_light: { luma_threshold: numberOrRaw($("f-luma")), ratio: numberOrRaw($("f-ratio")) || "auto" },
     faces: { super_resolve: $("f-face-sr").checked },
   };
   const r = await api("PATCH", "/api/cameras/" + encodeURIComponent(state.camera), body);

@@ -1,0 +1,89 @@
+"""The low-light stage around the shipped model: auto ratio, seamless tiles for large frames, gray
+(IR) frames kept gray. Real inference with models/lowlight on frames from the camera simulator."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import skimage.data
+from pydantic import ValidationError
+
+from edge_agent.config.schema import LowLightConfig
+from edge_agent.enhance.low_light import LowLightEnhancer, auto_ratio, resolve_ratio, tile_grid
+from edge_agent.health.conditions import saturation
+from edge_agent.inference.loader import default_models_dir, load_model
+from edge_agent.sim import camera
+from edge_agent.sim.night_clip import fit_scene
+
+
+@pytest.fixture(scope="module")
+def enhancer() -> LowLightEnhancer:
+    return LowLightEnhancer(load_model(default_models_dir(), "lowlight", backend="onnxruntime", threads=2))
+
+
+def _night(width: int, height: int, ir: bool = False, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    params = replace(camera.sample_params(rng, exposure=(0.05, 0.05), jpeg_quality=None), ir=ir)
+    return np.ascontiguousarray(camera.render(fit_scene(skimage.data.rocket(), width, height), params, rng)[:, :, ::-1])
+
+
+def test_auto_ratio_follows_the_measured_exposure():
+    dark, darker = np.full((32, 32, 3), 40, np.uint8), np.full((32, 32, 3), 10, np.uint8)
+    assert auto_ratio(darker) > auto_ratio(dark) > 1.0
+    assert auto_ratio(np.zeros((8, 8, 3), np.uint8)) == 20.0  # clamped to the model's range
+    assert auto_ratio(np.full((8, 8, 3), 200, np.uint8)) == 1.0
+    assert resolve_ratio(dark, "auto") == auto_ratio(dark) and resolve_ratio(dark, 7.5) == 7.5
+
+
+def test_ratio_is_auto_by_default_and_a_number_overrides_it():
+    assert LowLightConfig().ratio == "auto"
+    assert LowLightConfig(ratio=7).ratio == 7.0
+    for bad in (25, 0.5, "bright"):
+        with pytest.raises(ValidationError):
+            LowLightConfig(ratio=bad)
+
+
+@pytest.mark.parametrize("h, w", [(720, 1280), (1080, 1920), (1520, 2688), (2160, 3840)])
+def test_tiles_cover_the_frame_within_the_budget(h, w):
+    budget = 1_000_000
+    tiles = tile_grid(h, w, budget)
+    seen = np.zeros((h, w), np.uint8)
+    for y0, y1, x0, x1 in tiles:
+        assert (y1 - y0) * (x1 - x0) <= budget
+        seen[y0:y1, x0:x1] = 1
+    assert seen.all()
+    assert (len(tiles) == 1) == (h * w <= budget)
+    with pytest.raises(ValueError, match="does not fit"):
+        tile_grid(h, w, 1000)
+
+
+def _seam_score(img: np.ndarray, cols: list[int]) -> float:
+    """Worst ratio of the mean horizontal step at a column to the median step around it."""
+    g = np.abs(np.diff(img.astype(np.float32), axis=1)).mean(axis=(0, 2))
+    return max(float(g[x - 1] / np.median(g[x - 17 : x + 16])) for x in cols)
+
+
+def test_a_1080p_frame_enhanced_in_tiles_matches_the_whole_frame_without_seams(enhancer):
+    frame = _night(1920, 1080)
+    whole = enhancer.enhance(frame, 5.0)
+    tiled = enhancer.enhance(frame, 5.0, max_pixels=1_000_000)
+    tiles = tile_grid(1080, 1920, 1_000_000)
+    assert len(tiles) > 1 and tiled.shape == frame.shape
+    mse = float(np.mean((whole.astype(np.float64) - tiled) ** 2))
+    assert 10 * np.log10(255.0**2 / max(mse, 1e-9)) >= 40.0
+    # where two tiles meet (the middle of each blend band) the picture has no step of its own:
+    # no worse than the whole-frame output at the same columns, and no visible edge at all
+    cols = sorted({x0 + 32 for _, _, x0, _ in tiles if x0 > 0})
+    assert _seam_score(tiled, cols) <= max(1.3, 1.1 * _seam_score(whole, cols))
+
+
+def test_a_gray_ir_frame_gives_a_gray_frame(enhancer):
+    frame = _night(640, 360, ir=True)
+    assert saturation(frame) == 0.0
+    assert saturation(enhancer.enhance(frame, 5.0)) > 2.0  # the model alone invents colour
+    out = enhancer.enhance(frame, 5.0, gray_saturation=3.0)
+    assert saturation(out) == 0.0 and out.mean() > frame.mean()
+    colour = _night(640, 360)
+    assert saturation(enhancer.enhance(colour, 5.0, gray_saturation=3.0)) > 3.0  # colour stays colour
