@@ -40,6 +40,10 @@ class OrtRunner:
             raise ModelError(f"model file {self.path} is missing")
         opts = ort.SessionOptions()
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # no CPU memory arena: the agent feeds every model many input sizes (motion regions, tiles,
+        # face crops); the arena keeps the largest of each and grows in powers of two, which cost
+        # hundreds of MB per camera (benchmarks/capacity.py); plain allocations are returned
+        opts.enable_cpu_mem_arena = False
         if threads > 0:
             opts.intra_op_num_threads = threads
             opts.inter_op_num_threads = 1
