@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import os
 import sys
 from pathlib import Path
@@ -110,6 +111,60 @@ def bench_case(name: str, models_dir: Path, threads: int, repeats: int) -> tuple
     return lines, verdict
 
 
+AGENT_1080P = r"""
+import json, sys, time
+import numpy as np
+sys.path.insert(0, sys.argv[1])
+from edge_agent.config.loader import parse_config
+from edge_agent.app import Agent
+from edge_agent.sim import camera
+from edge_agent.sim.night_clip import fit_scene
+import skimage.data
+max_pixels = None if sys.argv[2] == "none" else int(sys.argv[2])
+cfg = parse_config(json.dumps({"site": "b", "cameras": [{"name": "c", "source": {"file": "x.mp4"}}],
+                               "models": {"dir": sys.argv[3]}, "inference": {"threads": int(sys.argv[4])},
+                               "publish": {"sink": "local", "local": {"dir": "/tmp"}}, "api": {"enabled": False}}), "bench")
+agent = Agent(cfg)  # every stage the agent loads, as it loads them; nothing started
+rng = np.random.default_rng(0)
+frame = np.ascontiguousarray(camera.render(fit_scene(skimage.data.rocket(), 1920, 1080),
+                             camera.sample_params(rng, exposure=(0.05, 0.05), jpeg_quality=None), rng)[:, :, ::-1])
+ll, hc = cfg.cameras[0].low_light, cfg.cameras[0].health
+times = []
+for _ in range(5):
+    t = time.perf_counter()
+    agent.stages.low_light.enhance(frame, ll.ratio, max_pixels=max_pixels, gray_saturation=hc.ir_gray_saturation)
+    times.append((time.perf_counter() - t) * 1000)
+hwm = [int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM")][0] / 1024
+print(json.dumps({"ms": sorted(times)[2], "peak_rss_mb": hwm, "backend": agent.stages.models["low_light"].backend}))
+"""
+RSS_TARGET_MB = 350.0
+
+
+def agent_1080p(models_dir: Path, threads: int) -> list[str]:
+    """The agent's low-light stage on 1080p frames, whole and in tiles, each in a fresh process with
+    every model the agent loads: ms per frame and the process's peak RSS."""
+    import subprocess
+
+    from edge_agent.config.schema import LowLightConfig
+
+    default = LowLightConfig().max_pixels
+    lines = ["### 1920x1080 low-light frame through the agent's stage", "",
+             "A fresh `python` per row builds the agent (every model it loads, nothing started) and enhances "
+             "a simulated 1080p night frame 5 times; peak RSS = the process's VmHWM.", "",
+             "| low_light.max_pixels | median ms | peak RSS MB |", "|---|---|---|"]
+    verdict = None
+    for mp in (None, default, default // 2):
+        out = subprocess.run([sys.executable, "-c", AGENT_1080P, str(ROOT), "none" if mp is None else str(mp),
+                              str(models_dir), str(threads)], capture_output=True, text=True, check=True)
+        r = json.loads(out.stdout.strip().splitlines()[-1])
+        name = "whole frame" if mp is None else f"{mp:,} (tiles{', the default' if mp == default else ''})"
+        lines.append(f"| {name} | {r['ms']:.0f} | {r['peak_rss_mb']:.0f} |")
+        if mp == default:
+            verdict = r["peak_rss_mb"] <= RSS_TARGET_MB
+    lines += ["", f"Agent peak RSS with the default tiles (target <= {RSS_TARGET_MB:.0f} MB): "
+              f"**{'met' if verdict else 'MISSED'}**.", ""]
+    return lines
+
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -138,6 +193,10 @@ def main(argv: list[str] | None = None) -> int:
     verdicts = {}
     for name in [args.only] if args.only else list(CASES):
         lines, verdicts[name] = bench_case(name, args.models, args.threads, args.repeats)
+        out += lines
+        print("\n".join(lines), flush=True)
+    if args.only in (None, "lowlight"):
+        lines = agent_1080p(args.models, args.threads)
         out += lines
         print("\n".join(lines), flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
