@@ -321,6 +321,8 @@ class Agent:
         while not self._stop_capture.wait(0.5):
             try:
                 for parts in self._cameras.values():
+                    if getattr(parts.capture, "finished", False):
+                        continue  # a clip that reached its end is finished, not lost
                     parts.loop.health.tick(time.time(), bool(parts.stats.state.get("connected")))
                 self.agent_alerts.check_publisher(self.publisher)
             except Exception:

@@ -1,15 +1,24 @@
-"""The capture thread of one camera: source -> latest-frame slot, forever.
+"""The capture thread of one camera: source -> latest-frame slot, until stop or the end of a clip.
 
 - Every good frame gets the next seq number and ts=time.time() and goes into the slot (put never
   blocks), then to the on_frame callbacks (cheap observers; an exception there is logged and
   counted as 'errors', it never stops capture).
 - A bad frame (a failed read of a live stream, a wrong shape or dtype) is skipped and counted
   as 'bad_frames'.
-- A lost stream (open fails, the capture closes, or MAX_READ_FAILURES reads in a row fail) is
-  retried with exponential backoff from reconnect_initial_s up to reconnect_max_s, forever.
-  Loss and recovery are logged (recovery with how long the stream was down); every successful
-  re-open after a loss counts one 'reconnects'; stats state 'connected' follows the link.
-- A file without loop ends cleanly at the end of the clip: the thread exits and `finished` is True.
+- A stream (URL or device) that cannot be opened, closes, or fails MAX_READ_FAILURES reads in a
+  row is retried with exponential backoff from reconnect_initial_s up to reconnect_max_s, forever.
+  While the camera's host:port refuses connections (camera rebooting, server down) the wait is cut
+  short as soon as it accepts them again (checked every REACHABLE_POLL_S), so frames flow again
+  about a second after the camera is back whatever the backoff had grown to.
+  Logging is rate-limited: one WARNING when an outage starts (a failed open says why, in words:
+  wrong user or password, no stream at this path, connection refused... never the password), the
+  retries at DEBUG, a reminder every LOG_REPEAT_S while it lasts, and one INFO at recovery with how
+  long the stream was down. Every successful re-open after a loss counts one 'reconnects'; stats
+  state 'connected' follows the link.
+- A file ends: at the end of a clip without loop the thread exits with `finished` True. A file that
+  cannot be opened (missing, unreadable, no decodable frame) is an ERROR naming the camera and the
+  file; it is not retried and counts as ended too (`finished` True, `failed` says why), so
+  `edge-agent run` still stops once every file source has ended.
 """
 
 from __future__ import annotations
@@ -21,8 +30,9 @@ from collections.abc import Callable, Iterable
 
 import numpy as np
 
+from edge_agent.capture.probe import reachable
 from edge_agent.capture.slot import LatestFrameSlot
-from edge_agent.capture.source import SourceError, VideoSource, describe, open_source
+from edge_agent.capture.source import SourceError, VideoSource, describe, explain_failure, open_source
 from edge_agent.config.schema import CameraConfig
 from edge_agent.pipeline.events import Frame
 from edge_agent.pipeline.stats import CameraStats
@@ -30,6 +40,8 @@ from edge_agent.pipeline.stats import CameraStats
 log = logging.getLogger(__name__)
 
 MAX_READ_FAILURES = 5  # failed reads in a row that mean the stream is lost
+LOG_REPEAT_S = 300.0  # while an outage lasts, a WARNING reminder at most this often
+REACHABLE_POLL_S = 0.5  # while the camera's port refuses connections, look again this often
 
 
 def valid_image(image: object) -> bool:
@@ -60,7 +72,8 @@ class CaptureThread:
         self.stats = stats
         self.stop = stop
         self.on_frame = list(on_frame)
-        self.finished = False  # a non-looping file reached its end
+        self.finished = False  # a file source ended (end of a clip, or it could not be opened)
+        self.failed: str | None = None  # why a file source ended without playing (else None)
         self.seq = 0
         self._opener = opener
         self._name = describe(camera.source)
@@ -82,30 +95,24 @@ class CaptureThread:
         name = self.camera.name
         delay = cfg.reconnect_initial_s
         ever_connected = False
-        lost_since = time.monotonic()  # start of the current outage (or of the first attempt)
-        warned = False  # the current outage has been logged
+        outage = _Outage(time.monotonic())  # the first attempt counts as the start of an outage
         while not self.stop.is_set():
             source = None
             try:
                 source = self._opener(cfg)
             except SourceError as exc:
-                if not warned:
-                    log.warning(
-                        "camera %s: %s; retrying with backoff %.1f..%.1f s",
-                        name,
-                        exc,
-                        cfg.reconnect_initial_s,
-                        cfg.reconnect_max_s,
-                    )
-                    warned = True
-                else:
-                    log.debug("camera %s: retry failed: %s", name, exc)
-            except Exception:  # an unexpected backend error must not kill capture
+                if cfg.file is not None:
+                    return self._file_failed(explain_failure(cfg))
+                self._open_failed(outage, exc)
+            except Exception as exc:  # an unexpected backend error must not kill capture
+                if cfg.file is not None:
+                    log.exception("camera %s: opening %s failed", name, self._name)
+                    return self._file_failed(f"{type(exc).__name__}: {exc}")
                 log.exception("camera %s: opening %s failed", name, self._name)
-                warned = True
+                outage.logged(time.monotonic())
             if source is None:
                 self.stats.set_state(connected=False)
-                self.stop.wait(delay)
+                self._wait_backoff(delay)
                 delay = min(delay * 2, cfg.reconnect_max_s)
                 continue
 
@@ -115,12 +122,11 @@ class CaptureThread:
                     "camera %s: stream %s recovered after %.1f s down",
                     name,
                     self._name,
-                    time.monotonic() - lost_since,
+                    time.monotonic() - outage.since,
                 )
             else:
                 log.info("camera %s: connected to %s", name, self._name)
             ever_connected = True
-            warned = False
             delay = cfg.reconnect_initial_s
             self.stats.set_state(connected=True)
             try:
@@ -129,13 +135,15 @@ class CaptureThread:
                 source.release()
                 self.stats.set_state(connected=False)
             if ended:
+                if source.error and cfg.file is not None:
+                    return self._file_failed(source.error)
                 self.finished = True
                 log.info("camera %s: %s finished (end of clip)", name, self._name)
                 return
             if self.stop.is_set():
                 return
-            lost_since = time.monotonic()
-            warned = True
+            outage = _Outage(time.monotonic())
+            outage.logged(outage.since)
             log.warning(
                 "camera %s: stream %s lost; reconnecting with backoff %.1f..%.1f s",
                 name,
@@ -143,8 +151,57 @@ class CaptureThread:
                 cfg.reconnect_initial_s,
                 cfg.reconnect_max_s,
             )
-            self.stop.wait(delay)
+            self._wait_backoff(delay)
             delay = min(delay * 2, cfg.reconnect_max_s)
+
+    def _open_failed(self, outage: _Outage, exc: SourceError) -> None:
+        """Log a failed open of a stream: WARNING at the start of an outage and every LOG_REPEAT_S."""
+        cfg, name = self.camera.source, self.camera.name
+        outage.attempts += 1
+        now = time.monotonic()
+        if not outage.due(now):
+            log.debug("camera %s: retry %d failed: %s", name, outage.attempts, exc)
+            return
+        why = explain_failure(cfg)
+        if outage.last_log is None:
+            log.warning(
+                "camera %s: cannot open %s: %s; retrying with backoff %.1f..%.1f s "
+                "(logged again every %.0f s while it fails)",
+                name, self._name, why, cfg.reconnect_initial_s, cfg.reconnect_max_s, LOG_REPEAT_S,
+            )  # fmt: skip
+        else:
+            log.warning(
+                "camera %s: still cannot open %s after %d attempt(s) over %.0f s: %s",
+                name, self._name, outage.attempts, now - outage.since, why,
+            )  # fmt: skip
+        outage.logged(now)
+
+    def _file_failed(self, why: str) -> None:
+        self.failed = why
+        self.finished = True
+        self.stats.set_state(connected=False)
+        log.error(
+            "camera %s: %s cannot be played: %s; not retried, this source counts as ended",
+            self.camera.name,
+            self._name,
+            why,
+        )
+
+    def _wait_backoff(self, delay: float) -> None:
+        """Wait delay seconds (or until stop); cut short when a refusing camera accepts again."""
+        url = self.camera.source.url
+        if url is None or reachable(url, timeout=REACHABLE_POLL_S):
+            self.stop.wait(delay)  # nothing to watch, or it is up and refuses the stream itself
+            return
+        deadline = time.monotonic() + delay
+        while not self.stop.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            t = time.monotonic()
+            if reachable(url, timeout=min(REACHABLE_POLL_S, left)):
+                return
+            self.stop.wait(max(0.0, min(left, REACHABLE_POLL_S - (time.monotonic() - t))))
 
     def _read_until_lost(self, source: VideoSource) -> bool:
         """Read until stop, loss (returns False) or the end of a non-looping file (returns True)."""
@@ -178,6 +235,21 @@ class CaptureThread:
                     self.stats.inc("errors")
                     log.exception("camera %s: on_frame callback failed", self.camera.name)
         return False
+
+
+class _Outage:
+    """One stretch of time without a stream: when it began, attempts, when it was last logged."""
+
+    def __init__(self, since: float):
+        self.since = since
+        self.attempts = 0
+        self.last_log: float | None = None
+
+    def due(self, now: float) -> bool:
+        return self.last_log is None or now - self.last_log >= LOG_REPEAT_S
+
+    def logged(self, now: float) -> None:
+        self.last_log = now
 
 
 def _shape(image: object) -> str:

@@ -7,11 +7,20 @@ open_source(cfg) returns a VideoSource with read() -> BGR ndarray | None and rel
   real time (cfg.fps_limit overrides it; open_source(cfg, pace=False) reads as fast as possible).
   A live stream is never slept on (that would let the stream's buffer grow stale): frames that come
   faster than fps_limit are grabbed and discarded.
+- A file that opens but yields no frame at all is `ended` too, with `error` saying so (a looping
+  file would otherwise be re-read forever).
+- Streams: unless the environment says otherwise, FFmpeg reads RTSP over TCP and probes a new
+  stream for 1 s (not 5), so a camera delivers its first frame about a second after connecting
+  (OPENCV_FFMPEG_CAPTURE_OPTIONS overrides both). FFmpeg's and OpenCV's own console messages
+  (one per failed attempt) are silenced; the capture thread logs what matters, rate-limited
+  (OPENCV_FFMPEG_LOGLEVEL / OPENCV_LOG_LEVEL bring them back).
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import re
 import time
 from pathlib import Path
 
@@ -25,23 +34,55 @@ log = logging.getLogger(__name__)
 OPEN_TIMEOUT_MS = 5000  # FFmpeg backend: give up connecting to a stream after this long
 READ_TIMEOUT_MS = 5000  # FFmpeg backend: a read that waits longer than this fails
 _MAX_FILE_FPS = 240.0  # a file reporting a larger (or no) fps is read unpaced
+FFMPEG_CAPTURE_OPTIONS = "rtsp_transport;tcp|analyzeduration;1000000"
+
+# read by OpenCV at every FFmpeg open (the options) and at the first one (the log level)
+os.environ.setdefault("OPENCV_FFMPEG_CAPTURE_OPTIONS", FFMPEG_CAPTURE_OPTIONS)
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "8")  # AV_LOG_FATAL: no "[rtsp @ ...]" line per retry
+if "OPENCV_LOG_LEVEL" not in os.environ:
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+
+_SECRET_QUERY = re.compile(r"(?i)([?&](?:password|passwd|pass|pwd|token|key)=)[^&#]*")
 
 
 class SourceError(RuntimeError):
     """The source could not be opened."""
 
 
+def hide_password(url: str) -> str:
+    """url with its password (and password-like query values) replaced by ***; the user stays."""
+    scheme, sep, rest = url.partition("://")
+    if sep:
+        authority, slash, tail = rest.partition("/")
+        if "@" in authority:
+            login, host = authority.rsplit("@", 1)
+            user = login.split(":", 1)[0]
+            authority = f"{user}:***@{host}" if ":" in login else f"{login}@{host}"
+        url = f"{scheme}://{authority}{slash}{tail}"
+    return _SECRET_QUERY.sub(r"\1***", url)
+
+
 def describe(cfg: SourceConfig) -> str:
-    """A short, log-friendly name of the source (a URL's credentials are hidden)."""
+    """A short, log-friendly name of the source (a URL's password is hidden, its user is not)."""
     if cfg.url is not None:
-        url = cfg.url
-        if "@" in url.split("://", 1)[-1].split("/", 1)[0]:
-            scheme, rest = url.split("://", 1)
-            url = f"{scheme}://***@{rest.split('@', 1)[1]}"
-        return url
+        return hide_password(cfg.url)
     if cfg.file is not None:
         return f"file {cfg.file}"
     return f"device {cfg.device}"
+
+
+def explain_failure(cfg: SourceConfig) -> str:
+    """Why a source that did not open is not there, in words (asks an RTSP camera; see probe.py)."""
+    if cfg.url is not None:
+        from edge_agent.capture.probe import explain
+
+        try:
+            return explain(cfg.url)
+        except Exception as exc:  # a diagnosis must never break capture
+            return f"could not be diagnosed ({type(exc).__name__})"
+    if cfg.file is not None:
+        return "no such file" if not Path(cfg.file).is_file() else "the file could not be decoded"
+    return "no such device or it is busy"
 
 
 def _device_arg(device: int | str) -> int | str:
@@ -63,6 +104,8 @@ class VideoSource:
         self.name = describe(cfg)
         self.is_file = cfg.file is not None
         self.ended = False
+        self.error: str | None = None  # why a file ended without giving a single frame
+        self.frames_read = 0
         self._cap = cap
         self._last = 0.0
         fps = cfg.fps_limit
@@ -83,6 +126,7 @@ class VideoSource:
             image = self._read_live()
         if image is not None:
             self._last = time.monotonic()
+            self.frames_read += 1
         return image
 
     def _sleep_until_due(self) -> None:
@@ -95,8 +139,10 @@ class VideoSource:
         ok, image = self._cap.read()
         if ok:
             return image
-        if not self.cfg.loop:
+        if not self.cfg.loop or self.frames_read == 0:
             self.ended = True
+            if self.frames_read == 0:
+                self.error = "the file opened but no frame could be decoded"
             return None
         # rewind; some containers refuse seeking, then reopen the file
         self._cap.set(cv2.CAP_PROP_POS_FRAMES, 0)

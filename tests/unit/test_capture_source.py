@@ -96,23 +96,7 @@ def test_missing_device_is_a_clear_error_and_urls_hide_credentials():
     with pytest.raises(SourceError, match=r"device /dev/video97: could not be opened"):
         open_source(SourceConfig(device="/dev/video97"))
     name = describe(SourceConfig(url="rtsp://admin:secret@192.0.2.1:554/s1"))
-    assert "secret" not in name and name == "rtsp://***@192.0.2.1:554/s1"
-
-
-def test_missing_file_is_retried_until_it_appears(tmp_path):
-    """A file source that is not there yet (e.g. storage mounted late) is retried, not given up on."""
-    clip_path = tmp_path / "late.avi"
-    cam = CameraConfig(
-        name="cam",
-        source=SourceConfig(file=clip_path, fps_limit=100.0, reconnect_initial_s=0.05, reconnect_max_s=0.2),
-    )
-    stats = CameraStats("cam")
-    stop = threading.Event()
-    thread = CaptureThread(cam, LatestFrameSlot(stats), stats, stop)
-    thread.start()
-    time.sleep(0.4)
-    assert thread.is_alive() and stats.get("frames") == 0
-    write_clip(tmp_path / "tmp.avi", n=4).rename(clip_path)
-    thread.join(timeout=5.0)
-    stop.set()
-    assert thread.finished and stats.get("frames") == 4
+    assert "secret" not in name and name == "rtsp://admin:***@192.0.2.1:554/s1"  # the user helps
+    name = describe(SourceConfig(url="http://192.0.2.1/cgi/mjpg?user=admin&pwd=secret&res=1080"))
+    assert name == "http://192.0.2.1/cgi/mjpg?user=admin&pwd=***&res=1080"
+    assert describe(SourceConfig(url="rtsp://192.0.2.1/s1")) == "rtsp://192.0.2.1/s1"
