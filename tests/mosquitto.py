@@ -168,6 +168,10 @@ class Mosquitto:
     def running(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.running else None
+
     def log_tail(self, n: int = 40) -> str:
         try:
             return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-n:])
@@ -179,6 +183,54 @@ class Mosquitto:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+# --------------------------------------------------------------------------- who listens on a port (Linux /proc)
+
+_TCP_LISTEN = "0A"  # the state column of /proc/net/tcp
+
+
+def listening_sockets(port: int) -> set[str]:
+    """Inodes of the TCP sockets in LISTEN on `port` (any address, IPv4 or IPv6) in this network
+    namespace, read from /proc/net/tcp and /proc/net/tcp6. Empty when nothing listens there."""
+    if not os.path.exists("/proc/net/tcp"):
+        pytest.skip("needs Linux /proc/net/tcp to see who listens on a port")
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            rows = Path(table).read_text().splitlines()[1:]
+        except FileNotFoundError:  # no IPv6
+            continue
+        for row in rows:
+            fields = row.split()  # sl local_address rem_address st ... uid timeout inode
+            if fields[3] == _TCP_LISTEN and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                inodes.add(fields[9])
+    return inodes
+
+
+def socket_inodes(pid: int) -> set[str]:
+    """Inodes of the sockets process `pid` holds open (from /proc/<pid>/fd)."""
+    out = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:  # closed meanwhile
+            continue
+        if target.startswith("socket:["):
+            out.add(target[len("socket:[") : -1])
+    return out
+
+
+def assert_listens_only(broker: Mosquitto) -> None:
+    """The broker process, and nothing else, listens on its port."""
+    listening = listening_sockets(broker.port)
+    assert broker.pid is not None, "the broker process is not running"
+    assert listening, f"nothing listens on port {broker.port}"
+    assert listening <= socket_inodes(broker.pid), f"port {broker.port} is held by another process than the broker"
+
+
+def assert_nothing_listens(port: int) -> None:
+    assert not listening_sockets(port), f"something still listens on port {port} during the outage"
 
 
 # --------------------------------------------------------------------------- small helpers for MQTT tests

@@ -22,6 +22,7 @@ from edge_agent.api.changes import ChangeFailed
 from edge_agent.api.deps import AgentPort, ApiState
 from edge_agent.api.guards import HostCheckMiddleware, SecurityHeadersMiddleware
 from edge_agent.api.limits import BodyLimitMiddleware
+from edge_agent.api.publisher_metrics import PublisherCollector
 from edge_agent.api.routes import auth, cameras, config, enhance, health, page
 from edge_agent.config.schema import AgentConfig
 from edge_agent.config.store import ConfigStore
@@ -71,12 +72,14 @@ def create_app(
 ) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        metrics = AgentMetrics(lambda: agent.stats, _model_infos(agent), getattr(agent, "site_alerts", None))
+        metrics.registry.register(PublisherCollector(agent))  # the MQTT spool, when there is one
         app.state.api = ApiState(
             store=store,
             agent=agent,
             tokens=TokenStore(clock=clock),
             throttle=LoginThrottle(clock=clock),
-            metrics=AgentMetrics(lambda: agent.stats, _model_infos(agent), getattr(agent, "site_alerts", None)),
+            metrics=metrics,
         )
         log.info(
             "config API ready (%s)", "read-only" if store.config.api.auth.password_hash is None else "auth on"

@@ -4,10 +4,11 @@ The pipeline never waits for the network: publish_* only put an item on an in-me
 An encoder thread turns events and alerts into MQTT messages (JSON + image bytes, hashed and
 optionally signed) and appends them to the spool on disk; a sender thread owns the MQTT
 connection, sends the spool oldest-first with QoS 1 and removes a record only after the broker
-acknowledged every message of it. While the broker is unreachable, refuses the login or presents
-an untrusted certificate, the sender logs a clear error and retries with backoff; the spool keeps
-growing up to its size limit. Motion state, stats and Home Assistant discovery are state, not
-history: only the latest value is kept and it is (re)published on every connect.
+acknowledged every message of it. While the broker is unreachable, refuses the login, drops the
+connection before answering it or presents an untrusted certificate, the sender logs one clear
+error that says which (with the socket error, e.g. a reset) and retries with backoff; the spool
+keeps growing up to its size limit. Motion state, stats and Home Assistant discovery are state,
+not history: only the latest value is kept and it is (re)published on every connect.
 
 Topics are in topics.py and docs/mqtt.md. Secrets (password, HMAC key) are never logged.
 """
@@ -18,6 +19,7 @@ import json
 import logging
 import os
 import queue
+import re
 import socket
 import ssl
 import threading
@@ -41,6 +43,7 @@ from edge_agent.publish.spool import Message, Spool
 from edge_agent.publish.topics import COMMAND_KEYS, Topics, check_segment
 
 log = logging.getLogger(__name__)
+_paho_log = logging.getLogger("edge_agent.publish.paho")
 
 CommandHandler = Callable[[str, str, Any], "str | None"]
 ONLINE, OFFLINE, STOPPED = "online", "offline", "stopped"
@@ -85,6 +88,43 @@ def tls_context(cfg: MqttConnectionConfig) -> ssl.SSLContext | None:
     return ctx
 
 
+_SOCKET_ERRORS = {"failed to receive on socket: ": "", "timeout on socket: ": "read timed out: "}
+
+
+class PahoLog:
+    """paho's on_log: its messages go to the edge_agent.publish.paho logger, and the last socket
+    error is kept. paho tells a reset or a read timeout only to its log (on_disconnect then says
+    'Unspecified error'); the agent reports it itself, once, with host and port, so here it is DEBUG."""
+
+    def __init__(self) -> None:
+        self.socket_error: str | None = None
+
+    def __call__(self, _client, _userdata, level, buf: str) -> None:
+        for prefix, label in _SOCKET_ERRORS.items():
+            if buf.startswith(prefix):
+                self.socket_error = label + re.sub(r"^\[Errno \d+\]\s*", "", buf[len(prefix) :])
+                _paho_log.debug("%s", buf)
+                return
+        _paho_log.log(paho.LOGGING_LEVEL.get(level, logging.DEBUG), "%s", buf)
+
+    def take(self) -> str | None:
+        error, self.socket_error = self.socket_error, None
+        return error
+
+
+def lost_reason(client: paho.Client, reason_code: Any) -> str:
+    """Why a connection ended: the socket error paho saw (e.g. 'Connection reset by peer'), else the
+    reason code; paho's catch-all 'Unspecified error' for a connection the other side simply closed
+    (an MQTT 3.1.1 broker sends no reason) is said as such."""
+    paho_log = client.on_log
+    error = paho_log.take() if isinstance(paho_log, PahoLog) else None
+    if error:
+        return error
+    if reason_code == "Unspecified error":
+        return "closed by the other side"
+    return str(reason_code)
+
+
 def build_client(
     cfg: MqttConnectionConfig, client_id: str, will: tuple[str, str] | None = None, clean_session: bool = True
 ) -> paho.Client:
@@ -92,7 +132,7 @@ def build_client(
     client = paho.Client(
         CallbackAPIVersion.VERSION2, client_id=client_id, protocol=paho.MQTTv311, clean_session=clean_session
     )
-    client.enable_logger(logging.getLogger("edge_agent.publish.paho"))
+    client.on_log = PahoLog()
     if cfg.username:
         client.username_pw_set(cfg.username, resolve_password(cfg))
     ctx = tls_context(cfg)
@@ -139,15 +179,22 @@ def connect_and_wait(client: paho.Client, cfg: MqttConnectionConfig, timeout: fl
         result["session_present"] = flags.session_present
 
     def on_disconnect(_c, _u, _flags, reason_code, _props) -> None:
-        result.setdefault("rc", reason_code)
+        result.setdefault("lost", reason_code)
 
     client.on_connect = on_connect
     client.on_disconnect = on_disconnect
+    if isinstance(client.on_log, PahoLog):
+        client.on_log.take()  # an error of an earlier connection is not this one's
     client.connect(cfg.host, cfg.port, keepalive=cfg.keepalive_s)
     deadline = time.monotonic() + timeout
-    while "rc" not in result and time.monotonic() < deadline:
+    while "rc" not in result and "lost" not in result and time.monotonic() < deadline:
         client.loop(timeout=0.1)
+    where = f"MQTT broker {cfg.host}:{cfg.port}"
     rc = result.get("rc")
+    if rc is None and "lost" in result:  # no CONNACK at all: not a refusal, say what happened
+        hint = "the broker's log says why" if cfg.tls else "if this port expects TLS, configure the tls section"
+        why = lost_reason(client, result["lost"])
+        return f"{where}: the connection ended before the broker answered the login ({why}); {hint}"
     if rc is None:
         client.disconnect()
         return f"no CONNACK from {cfg.host}:{cfg.port} within {timeout:.0f} s"
@@ -155,7 +202,7 @@ def connect_and_wait(client: paho.Client, cfg: MqttConnectionConfig, timeout: fl
         client.disconnect()
         who = f" for user {cfg.username!r}" if cfg.username else ""
         hint = " (check username and password)" if int(rc.value) in (4, 5, 134, 135) else ""
-        return f"MQTT broker {cfg.host}:{cfg.port} refused the login{who}: {rc}{hint}"
+        return f"{where} refused the login{who}: {rc}{hint}"
     return None
 
 
@@ -291,6 +338,7 @@ class MqttPublisher:
             "spool_records": len(self.spool),
             "spool_bytes": self.spool.total_bytes,
             "spool_dropped": self.spool.dropped,
+            "spool_quarantined": self.spool.damaged,  # torn or corrupt records moved to <spool_dir>/bad/
             **self.counters,
         }
 
@@ -409,9 +457,10 @@ class MqttPublisher:
         if mid == self._commands_mid:
             self._commands_ready = True
 
-    def _on_disconnect(self, _c, _u, _flags, reason_code, _props) -> None:
+    def _on_disconnect(self, client, _u, _flags, reason_code, _props) -> None:
         if self._connected and not self._closing.is_set():
-            log.warning("MQTT connection to %s:%d lost (%s)", self.cfg.host, self.cfg.port, reason_code)
+            why = lost_reason(client, reason_code)
+            log.warning("MQTT connection to %s:%d lost (%s)", self.cfg.host, self.cfg.port, why)
         self._connected = False
 
     def _drop_client(self) -> None:

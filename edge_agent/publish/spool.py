@@ -99,7 +99,7 @@ class Spool:
         self.max_bytes = int(max_bytes)
         self.fsync = fsync
         self.dropped = 0  # records dropped because the spool was full
-        self.damaged = 0  # records found unreadable and moved to bad/
+        self.damaged = 0  # records found unreadable and moved to bad/ (MQTT stats: spool_quarantined)
         self._lock = threading.Lock()
         self._sizes: dict[int, int] = {}
         self.dir.mkdir(parents=True, exist_ok=True)

@@ -90,8 +90,13 @@ def test_clip_events_arrive_signed_with_every_image_and_clean_exit_says_stopped(
     wait_for(lambda: sniffer.payloads(AVAILABILITY)[-1:] == [b"stopped"], 10, what="'stopped'")
     assert b"online" in sniffer.payloads(AVAILABILITY)
     store = rx.store
-    wait_for(lambda: store.query("SELECT id FROM events WHERE phase='end'"), 20, what="an event end")
-    wait_for(lambda: not store.query("SELECT id FROM images WHERE status='pending'"), 20, what="all images")
+    # 'stopped' is the agent's last message: once the receiver has it, it has everything before it
+    # (one connection, QoS 1, in order), however many events the clip made
+    wait_for(
+        lambda: store.query("SELECT id FROM availability WHERE site='lab' AND state='stopped'"), 20, what="'stopped'"
+    )
+    assert store.query("SELECT id FROM events WHERE phase='end'")
+    assert not store.query("SELECT id FROM images WHERE status='pending'")
     events = store.query("SELECT * FROM events ORDER BY id")
     assert events[0]["phase"] == "new" and events[0]["camera"] == "cam1"
     assert all(e["signature"] == "valid" and e["flag"] is None for e in events), events
@@ -138,12 +143,15 @@ def test_set_command_is_applied_live_and_saved_to_the_config_file(tmp_path, mode
         assert json.loads(results.payloads(topic)[-1])["ok"] is True
         saved = yaml.safe_load(config.read_text())
         assert saved["cameras"][0]["low_light"]["ratio"] == 7.5
-        # an out-of-range value is refused and changes nothing
-        time.sleep(1.0)  # let any resent copy of the first command be answered
+        # an out-of-range value is refused and changes nothing; a late answer to a resent copy of
+        # the first command may still come in between, so look for the refusal among the answers
         before = len(results.payloads(topic))
         results.publish("nightwatch/lab/cam1/set/low_light_ratio", "99")
-        wait_for(lambda: len(results.payloads(topic)) > before, 20, what="the refusal")
-        refusal = json.loads(results.payloads(topic)[-1])
+
+        def refusals() -> list[dict]:
+            return [d for d in map(json.loads, results.payloads(topic)[before:]) if d["value"] != 7.5]
+
+        refusal = wait_for(refusals, 20, what="the refusal")[0]
         assert refusal["ok"] is False and "low_light_ratio" in refusal["error"]
         assert yaml.safe_load(config.read_text())["cameras"][0]["low_light"]["ratio"] == 7.5
     finally:
