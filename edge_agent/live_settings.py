@@ -2,6 +2,8 @@
 
 The same path as a config change through the API: the new config is validated by the schema,
 applied to the running agent, then saved atomically by the ConfigStore so it survives a restart.
+The store saves it to the box's overlay (agent.local.yaml: only the keys that differ from the
+installer's base), never to the base file a deploy renders (docs/config-ownership.md).
 """
 
 from __future__ import annotations
@@ -45,7 +47,8 @@ def with_setting(cfg: AgentConfig, camera: str, key: str, value: Any) -> AgentCo
 
 
 def apply_setting(agent: Any, store: Any, camera: str, key: str, value: Any) -> str | None:
-    """Apply one setting to the running agent and save it; returns an error message or None."""
+    """Apply one setting to the running agent and save it (to the overlay, through the store);
+    returns an error message or None."""
     lock = store.lock if store is not None else None
     try:
         if lock is not None:
@@ -62,7 +65,7 @@ def apply_setting(agent: Any, store: Any, camera: str, key: str, value: Any) -> 
     except ConfigError as exc:
         return "; ".join(exc.problems)
     except OSError as exc:
-        return f"the config file could not be saved: {exc.strerror or exc}"
+        return f"the on-box changes (overlay) could not be saved: {exc.strerror or exc}"
     finally:
         if lock is not None:
             lock.release()

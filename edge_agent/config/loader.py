@@ -1,4 +1,7 @@
-"""Read a YAML config file and validate it whole; errors name the key and the line."""
+"""Read a YAML config file and validate it whole; errors name the key and the line.
+
+The agent's own config comes in two layers (the installer's base file and the box's overlay):
+load_config merges them through layers.py; parse_config validates one document."""
 
 from __future__ import annotations
 
@@ -104,6 +107,13 @@ def parse_config(text: str, source: str = "<config>", model: type[M] = AgentConf
 
 
 def load_config(path: str | Path, model: type[M] = AgentConfig) -> M:
+    """Read and validate a config file. For the agent's config (the default model) that is the
+    installer's base file merged with the box's overlay beside it, when there is one
+    (agent.yaml + agent.local.yaml: edge_agent/config/layers.py, docs/config-ownership.md)."""
+    if model is AgentConfig:
+        from edge_agent.config.layers import load_layers  # layers builds on this module
+
+        return load_layers(path).config  # type: ignore[return-value]
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")

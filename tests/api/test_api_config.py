@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import yaml
 from agent_impl import LabAgent, write_config
 
 from edge_agent.api.deps import get_agent
@@ -36,8 +37,9 @@ def test_put_with_masks_keeps_stored_secrets(client, auth_headers, config_path, 
     assert on_disk.publish.mqtt.password.get_secret_value() == "mqtt-pass-123"
     assert on_disk.camera("yard").source.url == "rtsp://viewer:cam-pass-9@10.0.0.5:554/stream1"
     assert on_disk.api.auth.password_hash.get_secret_value() == password_hash
-    # the previous file is kept as a backup
-    assert load_config(config_path.with_name("agent.yaml.bak")).site == "lab"
+    # saved to the box's overlay; the installer's base file is untouched
+    assert yaml.safe_load(config_path.read_text())["site"] == "lab"
+    assert yaml.safe_load(config_path.with_name("agent.local.yaml").read_text()) == {"site": "warehouse"}
 
 
 def test_put_can_replace_a_secret_and_refuses_a_dangling_mask(client, auth_headers, config_path):

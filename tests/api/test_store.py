@@ -11,8 +11,11 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 from agent_impl import write_config
+from pydantic import SecretStr
 
+from edge_agent.config.layers import load_layers
 from edge_agent.config.loader import ConfigError, load_config
 from edge_agent.config.store import ConfigStore
 
@@ -24,16 +27,20 @@ def test_save_keeps_backup_and_notifies(config_path):
     seen = []
     store.add_listener(lambda old, new: seen.append((old.site, new.site)))
     store.add_listener(lambda old, new: 1 / 0)  # a failing listener does not undo the save
-    old_text = config_path.read_text()
-    mode = config_path.stat().st_mode
+    base_bytes = config_path.read_bytes()
     saved = store.save(store.config.model_copy(update={"site": "north"}))
     assert saved.site == "north" and store.config.site == "north"
     assert load_config(config_path).site == "north"
-    assert store.backup_path.read_text() == old_text
-    assert config_path.stat().st_mode == mode
-    assert seen == [("lab", "north")]
-    # secrets are written to the file in clear (the file round-trips)
-    assert load_config(config_path).publish.mqtt.password.get_secret_value() == "mqtt-pass-123"
+    assert config_path.read_bytes() == base_bytes  # the installer's base is never written
+    assert yaml.safe_load(store.overlay_path.read_text()) == {"site": "north"}
+    assert store.overlay_path.stat().st_mode & 0o777 == 0o600
+    store.save(store.config.model_copy(update={"site": "south"}))
+    assert yaml.safe_load(store.backup_path.read_text()) == {"site": "north"}  # the previous overlay
+    assert seen == [("lab", "north"), ("north", "south")]
+    # a secret changed on the box is written to the overlay in clear (the file round-trips)
+    mqtt = store.config.publish.mqtt.model_copy(update={"password": SecretStr("new-pass-1")})
+    store.save(store.config.model_copy(update={"publish": store.config.publish.model_copy(update={"mqtt": mqtt})}))
+    assert load_config(config_path).publish.mqtt.password.get_secret_value() == "new-pass-1"
     assert [p.name for p in config_path.parent.iterdir() if p.name.startswith(".")] == []
 
 
@@ -82,9 +89,9 @@ def test_sigkill_during_saves_never_leaves_a_bad_file(tmp_path):
         cfg = load_config(path)  # parses and validates, or raises
         assert cfg.site.startswith("s") or cfg.site == "lab"
         sites.add(cfg.site)
-        bak = path.with_name(path.name + ".bak")
+        bak = path.with_name("agent.local.yaml.bak")  # the previous overlay
         if bak.exists():
-            load_config(bak)
+            load_layers(path, bak)
     assert len(sites) >= 6, sites  # the loop really did save between kills
     ConfigStore(path)  # a restart cleans up what the kills left
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []

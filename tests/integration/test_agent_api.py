@@ -70,8 +70,8 @@ def test_agent_serves_api_and_applies_a_live_change(tmp_path, models_dir):
         assert status == 200 and b"frames" in metrics
         status, body = _call(f"{base}/api/cameras/cam1", "PATCH", {"motion": {"sensitivity": 0.9}}, token)
         assert status == 200, body
-        on_disk = yaml.safe_load(cfg_path.read_text())
-        assert on_disk["cameras"][0]["motion"]["sensitivity"] == 0.9
+        on_disk = yaml.safe_load(cfg_path.with_name("agent.local.yaml").read_text())  # the box's overlay
+        assert on_disk["cameras"] == [{"name": "cam1", "motion": {"sensitivity": 0.9}}]
         status, body = _call(f"{base}/api/cameras/cam1", token=token)
         assert json.loads(body)["motion"]["sensitivity"] == 0.9
     finally:

@@ -1,7 +1,9 @@
 """Run the real playbook against this machine (connection local) into a temporary root prefix.
 
 Only the systemd and user steps are switched off (no systemd runs here). Then the agent is started
-from the deployed virtualenv with the deployed config and must answer healthy on its API.
+from the deployed virtualenv with the deployed config and must answer healthy on its API; masks and
+zones drawn through its web API survive the next deploy (they live in the box's overlay,
+agent.local.yaml, which the role never touches: docs/config-ownership.md).
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +35,7 @@ pytestmark = pytest.mark.slow
 if shutil.which("ansible-playbook", path=str(BIN)) is None:
     pytest.skip("ansible-playbook is not installed (dev extra)", allow_module_level=True)
 
-
+INSTALLER_PASSWORD = "installer-pw-7"
 
 
 def _write_clip(path: Path) -> None:
@@ -78,7 +82,7 @@ class Deployment:
         cam.update(extra)
         return [cam]
 
-    def play(self, cameras: list[dict] | None = None) -> subprocess.CompletedProcess:
+    def play(self, cameras: list[dict] | None = None, password_hash: str = "") -> subprocess.CompletedProcess:
         extra = {
             "edge_agent_root": str(self.root),
             "edge_agent_manage_user": False,
@@ -89,7 +93,7 @@ class Deployment:
             "edge_agent_api_port": self.port,
             "edge_agent_publish_sink": "local",
             "edge_agent_mqtt": {},
-            "edge_agent_api_password_hash": "",
+            "edge_agent_api_password_hash": password_hash,
             "edge_agent_cameras": cameras if cameras is not None else self.cameras(),
             "ansible_become": False,
         }
@@ -106,6 +110,10 @@ class Deployment:
     @property
     def config_file(self) -> Path:
         return self.root / "etc" / "nightwatch" / "agent.yaml"
+
+    @property
+    def overlay_file(self) -> Path:
+        return self.root / "etc" / "nightwatch" / "agent.local.yaml"
 
     @property
     def venv_bin(self) -> Path:
@@ -155,17 +163,21 @@ def test_invalid_camera_fails_before_the_running_config_is_touched(deployment: D
     assert deployment.config_file.read_bytes() == before
 
 
-def test_deployed_agent_answers_healthy(deployment: Deployment):
+@contextmanager
+def _running_agent(deployment: Deployment):
+    """`edge-agent run` from the deployed venv on the deployed config; yields its API's base URL once
+    /api/health answers, stops it with SIGTERM at the end."""
     proc = subprocess.Popen(
         [str(deployment.venv_bin / "edge-agent"), "run", "--config", str(deployment.config_file)],
         cwd=deployment.tmp, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
+    base = f"http://127.0.0.1:{deployment.port}"
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 90
         body = None
         while time.monotonic() < deadline and proc.poll() is None:
             try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{deployment.port}/api/health", timeout=2) as r:
+                with urllib.request.urlopen(f"{base}/api/health", timeout=2) as r:
                     body = json.loads(r.read())
                     break
             except OSError:
@@ -173,9 +185,100 @@ def test_deployed_agent_answers_healthy(deployment: Deployment):
         assert proc.poll() is None, proc.stdout.read()[-3000:]
         assert body is not None, "agent API never answered"
         assert body.get("status") in {"ok", "degraded"}
+        yield base
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+def _call(url: str, method: str = "GET", body: dict | None = None, token: str | None = None):
+    headers = {"Content-Type": "application/json"} if body is not None else {}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, method=method, headers=headers)
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, json.loads(r.read() or b"null")
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode(errors="replace")
+
+
+def _login(base: str) -> str:
+    status, body = _call(f"{base}/api/auth/login", "POST", {"password": INSTALLER_PASSWORD})
+    assert status == 200, body
+    return body["access_token"]
+
+
+def test_deployed_agent_answers_healthy(deployment: Deployment):
+    with _running_agent(deployment):
+        pass
+
+
+MASK = {"points": [[0.0, 0.0], [0.3, 0.0], [0.3, 0.25]]}
+ZONE = {"name": "gate", "points": [[0.4, 0.4], [0.9, 0.4], [0.9, 0.95], [0.4, 0.95]]}
+
+
+def test_redeploy_keeps_masks_and_zones_drawn_on_the_box(deployment: Deployment):
+    """The tracker's bug: a rollout erased the masks and zones an installer drew on the web page."""
+    from edge_agent.api.auth import hash_password
+
+    password_hash = hash_password(INSTALLER_PASSWORD)
+    first = deployment.play(password_hash=password_hash)
+    assert first.returncode == 0, first.stdout[-4000:] + first.stderr[-2000:]
+    role_bytes = deployment.config_file.read_bytes()  # what the role rendered
+
+    with _running_agent(deployment) as base:  # the installer draws a mask and a zone on the page
+        token = _login(base)
+        status, body = _call(f"{base}/api/cameras/test-cam", "PATCH",
+                             {"motion": {"masks": [MASK], "zones": [ZONE]}}, token)
+        assert status == 200, body
+        assert body["camera"]["motion"]["zones"][0]["name"] == "gate"
+
+    again = deployment.play(password_hash=password_hash)  # the next rollout, same inventory
+    assert again.returncode == 0, again.stdout[-4000:] + again.stderr[-2000:]
+    check = subprocess.run([str(deployment.venv_bin / "edge-agent"), "check-config", str(deployment.config_file)],
+                           capture_output=True, text=True)
+    assert check.returncode == 0, check.stderr
+
+    with _running_agent(deployment) as base:  # the agent runs with base + overlay
+        token = _login(base)
+        status, cam = _call(f"{base}/api/cameras/test-cam", token=token)
+        assert status == 200, cam
+        assert cam["motion"]["masks"] == [MASK]
+        assert cam["motion"]["zones"] == [ZONE]
+        status, overlay = _call(f"{base}/api/config/overlay", token=token)
+        assert status == 200, overlay
+        assert overlay["keys"] == 2 and overlay["ignored_cameras"] == []
+
+        # reset: the overlay goes, the agent applies the base live
+        status, body = _call(f"{base}/api/config/overlay", "DELETE", token=token)
+        assert status == 200, body
+        assert sorted(body["changed"]) == ["cameras.test-cam.motion.masks", "cameras.test-cam.motion.zones"]
+        status, cam = _call(f"{base}/api/cameras/test-cam", token=token)
+        assert cam["motion"]["masks"] == [] and cam["motion"]["zones"] == []
+    assert not deployment.overlay_file.exists()
+    # the second rollout changed nothing, and the base is the role's, byte for byte, throughout
+    assert _recap(again.stdout)["changed"] == 0, again.stdout[-4000:]
+    assert deployment.config_file.read_bytes() == role_bytes
+    assert "masks" not in deployment.config_file.read_text()
+
+
+def test_a_base_the_box_overlay_would_make_invalid_fails_the_deploy_before_replacing_it(deployment: Deployment):
+    """The role validates the new base together with the box's overlay; the overlay stays as it is."""
+    before = deployment.config_file.read_bytes()
+    overlay = "cameras:\n  - name: test-cam\n    health:\n      ir_gray_saturation: 6.0\n"
+    deployment.overlay_file.write_text(overlay)  # valid over the deployed base (colour default 8)
+    try:
+        result = deployment.play(cameras=deployment.cameras(health={"ir_color_saturation": 5.0}))
+        assert result.returncode != 0
+        out = result.stdout + result.stderr
+        assert str(deployment.overlay_file) in out
+        assert "cameras.test-cam.health (line 3)" in out and "ir_color_saturation must be above" in out
+        assert deployment.config_file.read_bytes() == before
+        assert deployment.overlay_file.read_text() == overlay
+    finally:
+        deployment.overlay_file.unlink(missing_ok=True)

@@ -15,6 +15,7 @@ import pytest
 import yaml
 from mosquitto import Mosquitto, Sniffer, start_receiver, wait_for
 
+from edge_agent.config.overlay import overlay_path_for
 from edge_agent.demo import generate_night_clip
 
 pytestmark = pytest.mark.slow
@@ -124,7 +125,7 @@ def test_sigkill_of_the_agent_leaves_offline(tmp_path, models_dir, clip, rig):
     assert b"stopped" not in sniffer.payloads(AVAILABILITY)
 
 
-def test_set_command_is_applied_live_and_saved_to_the_config_file(tmp_path, models_dir, clip, rig):
+def test_set_command_is_applied_live_and_saved_to_the_on_box_overlay(tmp_path, models_dir, clip, rig):
     broker, _rx, sniffer = rig
     config = write_config(tmp_path, models_dir, clip.path, broker.port, loop=True)
     results = Sniffer(broker.port, "nightwatch/lab/cam1/set/#")
@@ -141,8 +142,10 @@ def test_set_command_is_applied_live_and_saved_to_the_config_file(tmp_path, mode
 
         wait_for(answered, 30, what="the command result")
         assert json.loads(results.payloads(topic)[-1])["ok"] is True
-        saved = yaml.safe_load(config.read_text())
-        assert saved["cameras"][0]["low_light"]["ratio"] == 7.5
+        base_text = config.read_text()
+        overlay = overlay_path_for(config)  # the box's own file; the installer's base is not touched
+        saved = yaml.safe_load(overlay.read_text())
+        assert saved["cameras"][0] == {"name": "cam1", "low_light": {"ratio": 7.5}}
         # an out-of-range value is refused and changes nothing; a late answer to a resent copy of
         # the first command may still come in between, so look for the refusal among the answers
         before = len(results.payloads(topic))
@@ -153,7 +156,8 @@ def test_set_command_is_applied_live_and_saved_to_the_config_file(tmp_path, mode
 
         refusal = wait_for(refusals, 20, what="the refusal")[0]
         assert refusal["ok"] is False and "low_light_ratio" in refusal["error"]
-        assert yaml.safe_load(config.read_text())["cameras"][0]["low_light"]["ratio"] == 7.5
+        assert yaml.safe_load(overlay.read_text())["cameras"][0]["low_light"]["ratio"] == 7.5
+        assert config.read_text() == base_text
     finally:
         results.close()
         proc.send_signal(signal.SIGTERM)

@@ -55,9 +55,10 @@ def test_apply_setting_applies_live_and_saves(tmp_path):
     agent = RecordingAgent(store.config)
     assert apply_setting(agent, store, "door", "motion_sensitivity", 0.8) is None
     assert agent.config.camera("door").motion.sensitivity == 0.8
-    on_disk = yaml.safe_load(path.read_text())
-    assert on_disk["cameras"][0]["motion"]["sensitivity"] == 0.8
-    assert on_disk["publish"]["mqtt"]["password"] == "s3cret"
+    assert path.read_text() == TEXT  # saved to the box's overlay, not the base
+    on_disk = yaml.safe_load(store.overlay_path.read_text())
+    assert on_disk == {"cameras": [{"name": "door", "motion": {"sensitivity": 0.8}}]}
+    assert ConfigStore(path).config.publish.mqtt.password.get_secret_value() == "s3cret"
 
 
 def test_apply_setting_refused_by_agent_leaves_file_untouched(tmp_path):

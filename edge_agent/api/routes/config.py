@@ -1,4 +1,7 @@
-"""The whole config: read (secrets masked) and replace (validated whole, saved atomically)."""
+"""The whole config: read (secrets masked) and replace (validated whole, saved atomically).
+
+Changes are saved to the box's overlay over the installer's base file (edge_agent/config/store.py);
+/api/config/overlay shows and resets it (routes/overlay.py)."""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ from pydantic import BaseModel, Field
 from edge_agent.api.changes import ChangeRefused, apply_change
 from edge_agent.api.deps import AgentDep, AuthDep, StateDep, StoreDep
 from edge_agent.api.masking import masked_data
+from edge_agent.api.routes import overlay
 
 router = APIRouter(prefix="/api/config", tags=["config"])
 
@@ -55,3 +59,6 @@ def replace_config(
     return ChangeResponse(
         changed=out.changed, restart_required=out.restart_required, config=masked_data(out.config)
     )
+
+
+router.include_router(overlay.router)  # /api/config/overlay: the on-box changes

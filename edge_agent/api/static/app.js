@@ -37,6 +37,7 @@ function setToken(token) {
   if (token) sessionStorage.setItem("nw-token", token); else sessionStorage.removeItem("nw-token");
   $("login-form").hidden = !!token;
   $("session").hidden = !token;
+  if (!token) $("onbox-bar").hidden = true;
 }
 
 async function refreshAuth() {
@@ -93,7 +94,38 @@ async function loadCameras() {
     nav.appendChild(b);
   }
   if (state.cameras.length) await showCamera(state.camera && state.cameras.includes(state.camera) ? state.camera : state.cameras[0]);
+  await refreshOnBox();
 }
+
+// ------------------------------------------------------------------ on-box changes (the overlay)
+// Changes saved here go to the box's overlay over the installer's config; a deploy never reverts
+// them. The bar counts them and "Reset" drops them all (the installer's config applies again).
+async function refreshOnBox() {
+  const r = await api("GET", "/api/config/overlay");
+  if (!r.ok) { $("onbox-bar").hidden = true; return; }
+  const o = await r.json();
+  const count = $("onbox-count");
+  count.textContent = "On-box changes: " + o.keys + (o.keys === 1 ? " key" : " keys") +
+    (o.ignored_cameras.length ? " (ignored, camera not in the installer's config: " + o.ignored_cameras.join(", ") + ")" : "");
+  count.title = o.changed_keys.join("\n");
+  $("onbox-reset").disabled = o.keys === 0;
+  $("onbox-bar").hidden = false;
+}
+
+$("onbox-reset").addEventListener("click", async () => {
+  $("onbox-status").textContent = "";
+  if (!window.confirm("Drop every on-box change and go back to the installer's config?")) return;
+  const r = await api("DELETE", "/api/config/overlay");
+  if (r.ok) {
+    const out = await r.json();
+    $("onbox-status").textContent = "Reset: " + out.changed.length + " key(s) back to the installer's config." +
+      (out.restart_required.length ? " Restart the agent to apply: " + out.restart_required.join(", ") : "");
+    await loadCameras();
+  } else {
+    const d = await detailOf(r);
+    $("onbox-status").textContent = typeof d === "string" ? d : (d || []).map((e) => e.key + ": " + e.msg).join("; ");
+  }
+});
 
 async function showCamera(name) {
   state.camera = name;
@@ -404,6 +436,7 @@ $("settings-form").addEventListener("submit", async (ev) => {
     fillCamera(out.camera);
     $("save-status").textContent = "Saved." +
       (out.restart_required.length ? " Restart the agent to apply: " + out.restart_required.join(", ") : "");
+    await refreshOnBox();
   } else if (r.status === 401) {
     $("form-error").textContent = "Log in to save changes.";
   } else {
