@@ -9,8 +9,8 @@ import torch
 import yaml
 from pydantic import ValidationError
 
-from export_tools.training.common import build_from_checkpoint, load_checkpoint
 from export_tools.export.metrics import PSNR_CAP_DB, y_psnr
+from export_tools.training.common import build_from_checkpoint, load_checkpoint
 from export_tools.training.srgan import Recipe, evaluate, load_recipe, train
 
 TINY = {
