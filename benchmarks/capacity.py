@@ -224,7 +224,7 @@ def main() -> int:
         print(f"{n} camera(s): {args.warmup:g} s warm-up + {args.seconds:g} s ...", flush=True)
         r = run_one(n, clip, args.fps, args.seconds, args.warmup)
         runs.append(r)
-        print(report([r], args, clip).splitlines()[-5], flush=True)
+        print(report([r], args, clip).splitlines()[-4], flush=True)
     text = report(runs, args, clip)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text, encoding="utf-8")
