@@ -71,6 +71,8 @@ def test_torn_spool_record_is_quarantined_and_counted_in_stats_and_metrics(tmp_p
             text = httpx.get(f"{api.url}/metrics", timeout=10).text
             assert "# TYPE nightwatch_spool_quarantined_total counter" in text
             assert "\nnightwatch_spool_quarantined_total 1.0\n" in text
+            assert "\nnightwatch_spool_dropped_total 0.0\n" in text  # counted, exported, none dropped
+            assert "# TYPE nightwatch_spool_records gauge" in text
         finally:
             api.stop()
             agent.stop()
