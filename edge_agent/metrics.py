@@ -20,21 +20,6 @@ from edge_agent.pipeline.stats import COUNTERS, CameraStats
 
 PREFIX = "nightwatch"
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
-_HELP = {
-    "frames": "frames read from the source",
-    "frames_dropped": "frames overwritten before the motion gate saw them",
-    "bad_frames": "frames skipped because they could not be decoded",
-    "motion_events": "motion OFF->ON transitions",
-    "relights": "lighting changes that re-baselined the motion gate",
-    "jobs_dropped": "motion frames dropped or coalesced because the worker was behind",
-    "enhanced": "frames run through low-light enhancement",
-    "faces": "face crops found",
-    "faces_sr": "face crops super-resolved",
-    "events_published": "events handed to the publisher",
-    "errors": "errors while processing",
-    "reconnects": "source reconnects",
-}
-
 StatsProvider = Callable[[], Mapping[str, CameraStats]]
 ModelsProvider = Callable[[], Iterable[ModelInfo]]
 AlertsProvider = Callable[[], Iterable[Mapping]]
@@ -49,7 +34,7 @@ class _StatsCollector(Collector):
     def collect(self):
         snaps = [s.snapshot() for s in self._stats().values()]
         for name in COUNTERS:
-            fam = CounterMetricFamily(f"{PREFIX}_{name}", _HELP.get(name, name), labels=["camera"])
+            fam = CounterMetricFamily(f"{PREFIX}_{name}", COUNTERS[name], labels=["camera"])
             for snap in snaps:
                 fam.add_metric([snap["camera"]], float(snap.get(name, 0)))
             yield fam

@@ -9,20 +9,21 @@ import threading
 from collections import defaultdict
 from typing import Any
 
-COUNTERS = (
-    "frames",  # frames read from the source
-    "frames_dropped",  # frames overwritten in the latest-frame slot before the gate saw them
-    "bad_frames",  # frames skipped because they could not be decoded / had a wrong shape
-    "motion_events",  # motion OFF->ON transitions
-    "relights",  # global lighting changes that re-baselined the gate
-    "jobs_dropped",  # motion frames dropped or coalesced because the worker was behind
-    "enhanced",  # frames run through low-light enhancement
-    "faces",  # face crops found
-    "faces_sr",  # face crops super-resolved
-    "events_published",
-    "errors",
-    "reconnects",
-)
+COUNTERS = {  # name -> meaning: the stats message and /metrics (nightwatch_<name>_total) both use it
+    "frames": "frames read from the source",
+    "frames_dropped": "frames overwritten before the motion gate saw them",
+    "bad_frames": "frames skipped because they could not be decoded or had a wrong shape",
+    "motion_events": "motion OFF->ON transitions",
+    "relights": "lighting changes that re-baselined the motion gate",
+    "jobs_dropped": "motion frames dropped or coalesced because the worker was behind",
+    "snapshots_limited": "event snapshots not taken because of snapshots.max_events_per_minute",
+    "enhanced": "frames run through low-light enhancement",
+    "faces": "face crops found",
+    "faces_sr": "face crops super-resolved",
+    "events_published": "events handed to the publisher",
+    "errors": "errors while processing",
+    "reconnects": "source reconnects",
+}
 
 
 class CameraStats:
