@@ -11,7 +11,6 @@ are taken relative to the working directory of the process.
 
 from __future__ import annotations
 
-import functools
 import logging
 import signal
 import sys
@@ -22,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from edge_agent.builders import StartupError, build_publisher, build_stages  # noqa: F401  (re-exported)
 from edge_agent.config.loader import ConfigError, load_config
 from edge_agent.config.schema import AgentConfig, CameraConfig
 from edge_agent.health.agent_alerts import AgentAlerts
@@ -40,85 +40,7 @@ LIVE_TOP_SECTIONS = ("cameras", "logging")
 DRAIN_TIMEOUT_S = 30.0
 
 
-class StartupError(Exception):
-    """The agent cannot start with this config (a part it names is unavailable)."""
-
-
-# --------------------------------------------------------------------------- builders
-
-
-def build_stages(cfg: AgentConfig) -> Stages:
-    """Load the models once (sha256-verified) and wire the enhancement stages.
-
-    A model that cannot be loaded (missing, corrupt, unloadable) turns its stage off instead of
-    stopping the box: events then carry the original images and the agent raises a model_failed
-    alert; Stages.unavailable says which and why.
-    """
-    from edge_agent.enhance.face_cnn import load_face_net
-    from edge_agent.enhance.face_sr import FaceSuperResolver
-    from edge_agent.enhance.faces import FaceDetector, crop_with_margin
-    from edge_agent.enhance.low_light import LowLightEnhancer
-    from edge_agent.inference.loader import load_model
-
-    m, inf = cfg.models, cfg.inference
-    failed: dict[str, str] = {}
-    loaded = {}
-    loaded_info = {}
-    for stage, name in (("low_light", m.low_light), ("face_sr", m.face_sr)):
-        try:
-            loaded[stage] = load_model(m.dir, name, inf.backend, m.precision, inf.threads)
-        except ModelError as exc:
-            log.error("%s model unavailable, stage off (originals are published): %s", stage, exc)
-            failed[stage] = str(exc)
-    # the CNN face detector is loaded once and shared; if it cannot be (missing/corrupt file) the
-    # LBP cascade takes over and model_failed:face_detect is raised
-    net, face_backend = None, "onnxruntime" if inf.backend == "auto" else inf.backend
-    if any(c.enabled and c.faces.enabled and c.faces.detector == "cnn" for c in cfg.cameras):
-        try:
-            net = load_face_net(m.dir, backend=face_backend, threads=inf.threads)
-            loaded_info["face_detect"] = net.info
-        except ModelError as exc:
-            log.error("face detector model unavailable, the LBP cascade takes over: %s", exc)
-            failed["face_detect"] = str(exc)
-    make_detector = functools.partial(FaceDetector, models_dir=m.dir, net=net, load_error=failed.get("face_detect"),
-                                      backend=face_backend, threads=inf.threads)
-    # a face detector that cannot be built (e.g. a missing YuNet file) refuses the start
-    for cam in cfg.cameras:
-        if cam.enabled and cam.faces.enabled:
-            make_detector(cam.faces)
-    low, sr = loaded.get("low_light"), loaded.get("face_sr")
-    return Stages(
-        low_light=LowLightEnhancer(low) if low else None,
-        face_detector=make_detector,
-        crop=crop_with_margin,
-        face_sr=FaceSuperResolver(sr) if sr else None,
-        models={**{stage: lm.info for stage, lm in loaded.items()}, **loaded_info},
-        unavailable=failed,
-    )
-
-
-def build_publisher(cfg: AgentConfig, on_command: Any = None) -> Any:
-    def quality(camera: str) -> int:
-        try:
-            return cfg.camera(camera).snapshots.jpeg_quality
-        except KeyError:
-            return 90
-
-    if cfg.publish.sink == "local":
-        from edge_agent.publish.local import LocalDirectoryPublisher
-
-        return LocalDirectoryPublisher(cfg.publish.local.dir, jpeg_quality=quality)
-    try:
-        from edge_agent.publish.mqtt import MqttPublisher
-    except ImportError as exc:
-        raise StartupError(
-            f"publish.sink is 'mqtt' but the MQTT publisher is not available ({exc}); "
-            "use publish.sink: local"
-        ) from exc
-    return MqttPublisher(
-        cfg.publish.mqtt, cfg.site, [c.name for c in cfg.cameras], on_command, jpeg_quality=quality
-    )
-
+# --------------------------------------------------------------------------- config diff
 
 def _diff_keys(old: Any, new: Any, prefix: str) -> list[str]:
     """Dotted keys whose values differ between two plain (JSON-mode) structures."""
