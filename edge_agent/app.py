@@ -22,6 +22,8 @@ from typing import Any
 import numpy as np
 
 from edge_agent.builders import StartupError, build_publisher, build_stages  # noqa: F401  (re-exported)
+from edge_agent.config.commands import command_values
+from edge_agent.config.live import restart_keys  # noqa: F401  (re-exported)
 from edge_agent.config.loader import ConfigError, load_config
 from edge_agent.config.schema import AgentConfig, CameraConfig
 from edge_agent.health.agent_alerts import AgentAlerts
@@ -31,49 +33,35 @@ from edge_agent.pipeline.camera import CameraLoop, LatestSnapshots
 from edge_agent.pipeline.restart import RunState, StateDirError
 from edge_agent.pipeline.stats import CameraStats
 from edge_agent.pipeline.worker import JobQueue, Stages, Worker
+from edge_agent.publish.base import Publisher
+from edge_agent.publish.commands import CommandOutcome
 
 log = logging.getLogger(__name__)
 
-# config sections a running agent applies live (per camera); every other change needs a restart
-LIVE_CAMERA_SECTIONS = ("motion", "low_light", "faces", "snapshots", "health")
-LIVE_TOP_SECTIONS = ("cameras", "logging")
 DRAIN_TIMEOUT_S = 30.0
-
-
-# --------------------------------------------------------------------------- config diff
-
-def _diff_keys(old: Any, new: Any, prefix: str) -> list[str]:
-    """Dotted keys whose values differ between two plain (JSON-mode) structures."""
-    if isinstance(old, dict) and isinstance(new, dict):
-        out: list[str] = []
-        for k in list(old) + [k for k in new if k not in old]:
-            out += _diff_keys(old.get(k), new.get(k), f"{prefix}.{k}" if prefix else str(k))
-        return out
-    return [] if old == new else [prefix]
-
-
-def restart_keys(old: AgentConfig, new: AgentConfig) -> list[str]:
-    """The dotted keys changed from old to new that a running agent cannot apply live."""
-    a, b = old.model_dump(mode="json"), new.model_dump(mode="json")
-    keys: list[str] = []
-    for section in sorted(set(a) | set(b)):
-        if section not in LIVE_TOP_SECTIONS:
-            keys += _diff_keys(a.get(section), b.get(section), section)
-    if [c["name"] for c in a["cameras"]] != [c["name"] for c in b["cameras"]]:
-        return keys + ["cameras"]
-    for i, (ca, cb) in enumerate(zip(a["cameras"], b["cameras"], strict=True)):
-        for k in sorted(set(ca) | set(cb)):
-            if k not in LIVE_CAMERA_SECTIONS:
-                keys += _diff_keys(ca.get(k), cb.get(k), f"cameras.{i}.{k}")
-    return keys
 
 
 # --------------------------------------------------------------------------- the agent
 
 
 class _CameraParts:
-    def __init__(self, stats: CameraStats, slot: Any, capture: Any, gate: Any, loop: CameraLoop):
+    def __init__(self, stats: CameraStats, slot: Any, capture: Any, gate: Any, loop: CameraLoop,
+                 stop: threading.Event):
         self.stats, self.slot, self.capture, self.gate, self.loop = stats, slot, capture, gate, loop
+        self.stop = stop  # this camera's own stop (a camera switched off live); the agent's stop sets it too
+
+    def start(self) -> None:
+        self.loop.start()
+        self.capture.start()
+
+    def halt(self, timeout: float = 10.0) -> None:
+        """Stop capture and the loop (which closes its open event on the way out) and wait for both."""
+        self.stop.set()
+        self.slot.close()
+        if self.capture.is_alive():
+            self.capture.join(timeout)
+        if self.loop.is_alive():
+            self.loop.join(timeout)
 
 
 class Agent:
@@ -81,13 +69,14 @@ class Agent:
     apply_config(new) and enhance_image(bgr)."""
 
     def __init__(
-        self, config: AgentConfig, *, publisher: Any = None, stages: Stages | None = None, store: Any = None
+        self, config: AgentConfig, *, publisher: Publisher | None = None, stages: Stages | None = None,
+        store: Any = None,
     ):
         self.config = config
         self.store = store  # ConfigStore: live settings from MQTT commands are saved through it
         self._running_config = config  # what the parts were built from (restart-only keys)
         self.stages = stages if stages is not None else build_stages(config)
-        self.publisher = publisher if publisher is not None else build_publisher(config, self._on_command)
+        self.publisher: Publisher = publisher if publisher is not None else build_publisher(config, self._on_command)
         cameras = [c for c in config.cameras if c.enabled]
         self.stats: dict[str, CameraStats] = {c.name: CameraStats(c.name) for c in config.cameras}
         self.latest_snapshots = LatestSnapshots([c.name for c in config.cameras], self._jpeg_quality)
@@ -102,6 +91,7 @@ class Agent:
         self._stop_lock = threading.Lock()
         self._started = False
         self._cameras: dict[str, _CameraParts] = {}
+        self._cameras_lock = threading.RLock()  # a camera switched on or off live vs stop()
         self._worker_threads: list[threading.Thread] = []
         self._supervisor = threading.Thread(target=self._supervise, name="supervisor", daemon=True)
         for cam in cameras:
@@ -114,7 +104,8 @@ class Agent:
 
         stats = self.stats[cam.name]
         slot = LatestFrameSlot(stats)
-        capture = CaptureThread(cam, slot, stats, self._stop_capture)
+        stop = threading.Event()
+        capture = CaptureThread(cam, slot, stats, stop)
         gate = MotionGate(cam.motion)
         health = HealthMonitor(
             cam.name, lambda name=cam.name: self._camera_cfg(name).health, self.publisher.publish_alert, stats
@@ -129,10 +120,10 @@ class Agent:
             self.publisher,
             stats,
             self.latest_snapshots,
-            self._stop_capture,
+            stop,
             health=health,
         )
-        return _CameraParts(stats, slot, capture, gate, loop)
+        return _CameraParts(stats, slot, capture, gate, loop, stop)
 
     # ------------------------------------------------------------------ config access
     def _camera_cfg(self, name: str) -> CameraConfig:
@@ -147,7 +138,7 @@ class Agent:
         except KeyError:
             return 90
 
-    def _on_command(self, camera: str, key: str, value: Any) -> str | None:
+    def _on_command(self, camera: str, key: str, value: Any) -> CommandOutcome:
         from edge_agent.live_settings import apply_setting
 
         return apply_setting(self, self.store, camera, key, value)
@@ -174,9 +165,9 @@ class Agent:
             t.start()
             self._worker_threads.append(t)
         for parts in self._cameras.values():
-            parts.loop.start()
-            parts.capture.start()
+            parts.start()
         self._supervisor.start()
+        self._publish_settings()
         log.info(
             "agent started: site %s, %d camera(s), %d worker(s), sink %s",
             self.config.site,
@@ -187,8 +178,10 @@ class Agent:
 
     def finished(self) -> bool:
         """Every camera is a finished (non-looping) file and every job was processed."""
-        loops = [p.loop for p in self._cameras.values()]
-        return all(lp.finished and not lp.is_alive() for lp in loops) and self.jobs.idle()
+        with self._cameras_lock:
+            loops = [p.loop for p in self._cameras.values()]
+        # no running camera (all switched off) is not the end of the clips: it waits to be switched on
+        return bool(loops) and all(lp.finished and not lp.is_alive() for lp in loops) and self.jobs.idle()
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until finished() or stop(); True if so, False on timeout."""
@@ -206,11 +199,13 @@ class Agent:
             if self._stopped.is_set():
                 return
             self._stop_capture.set()
-            for parts in self._cameras.values():
+            with self._cameras_lock:
+                cameras = list(self._cameras.values())
+            for parts in cameras:
+                parts.stop.set()
                 parts.slot.close()
-            for parts in self._cameras.values():
-                parts.capture.join(10.0)
-                parts.loop.join(10.0)  # a loop closes its open event on the way out
+            for parts in cameras:
+                parts.halt()
             if self._started and not self.jobs.wait_idle(DRAIN_TIMEOUT_S):
                 log.warning("stopping with jobs still queued after %.0f s", DRAIN_TIMEOUT_S)
             self._stop_workers.set()
@@ -242,11 +237,13 @@ class Agent:
         last_stats = time.monotonic()
         while not self._stop_capture.wait(0.5):
             try:
-                for parts in self._cameras.values():
+                with self._cameras_lock:
+                    cameras = list(self._cameras.values())
+                for parts in cameras:
                     if getattr(parts.capture, "finished", False):
                         continue  # a clip that reached its end is finished, not lost
                     parts.loop.health.tick(time.time(), bool(parts.stats.state.get("connected")))
-                self.agent_alerts.check_publisher(self.publisher)
+                self.agent_alerts.check_spool_status(self.publisher.spool_status())
             except Exception:
                 log.exception("health checks failed")
             if time.monotonic() - last_stats >= self.config.pipeline.stats_interval_s:
@@ -255,31 +252,70 @@ class Agent:
 
     # ------------------------------------------------------------------ for the API
     def apply_config(self, new: AgentConfig) -> list[str]:
-        """Apply what is safe live (motion, low-light, faces, snapshots, log level) and return the
-        dotted keys that only take effect after a restart. Raises ConfigError (nothing applied)
-        if a live part cannot be built from the new config."""
+        """Apply what config/live.py's table calls live (motion, low light, faces, snapshots,
+        health, cameras switched on or off, log level) and return the changed keys that only take
+        effect after a restart (cameras by name). Raises ConfigError (nothing applied) if a live part
+        cannot be built from the new config."""
         problems = []
         if self.stages.face_detector is not None:
-            for i, cam in enumerate(new.cameras):
+            for cam in new.cameras:
                 if cam.enabled and cam.faces.enabled:
                     try:
                         self.stages.face_detector(cam.faces)
                     except (ModelError, OSError, ValueError) as exc:
-                        problems.append(f"cameras.{i}.faces: {exc}")
+                        problems.append(f"cameras.{cam.name}.faces: {exc}")
         if problems:
             raise ConfigError("live config", problems)
         pending = restart_keys(self._running_config, new)
         self.config = new
-        for name, parts in self._cameras.items():
-            try:
-                cam = new.camera(name)
-            except KeyError:
-                continue
-            parts.gate.reconfigure(cam.motion)
+        self._switch_cameras(new)
+        with self._cameras_lock:
+            for name, parts in self._cameras.items():
+                try:
+                    parts.gate.reconfigure(new.camera(name).motion)
+                except KeyError:
+                    continue
         logging.getLogger().setLevel(new.logging.level)
+        self._publish_settings()
         if pending:
             log.info("config applied; these keys take effect after a restart: %s", ", ".join(pending))
         return pending
+
+    def _switch_cameras(self, new: AgentConfig) -> None:
+        """Stop the cameras new switches off and start those it switches on (cameras of the running
+        config only: adding one needs a restart; a restarted camera keeps the source it started with)."""
+        with self._cameras_lock:
+            for running in self._running_config.cameras:
+                try:
+                    cam = new.camera(running.name)
+                except KeyError:
+                    continue
+                parts = self._cameras.get(cam.name)
+                if parts is not None and not cam.enabled:
+                    del self._cameras[cam.name]
+                    if self._started:
+                        parts.halt()
+                    log.info("camera %s switched off", cam.name)
+                elif parts is None and cam.enabled and not self._stop_capture.is_set():
+                    parts = self._build_camera(cam.model_copy(update={"source": running.source}))
+                    self._cameras[cam.name] = parts
+                    if self._started:
+                        parts.start()
+                    log.info("camera %s switched on", cam.name)
+
+    def camera_running(self, name: str) -> bool:
+        """The camera's capture and loop are running (not switched off, not stopped)."""
+        with self._cameras_lock:
+            parts = self._cameras.get(name)
+        return parts is not None and parts.loop.is_alive()
+
+    def _publish_settings(self) -> None:
+        """The current value of every live command setting, per camera (MQTT retained state topics)."""
+        for cam in self.config.cameras:
+            try:
+                self.publisher.publish_settings(cam.name, command_values(cam))
+            except Exception:
+                log.exception("publishing the settings of camera %s failed", cam.name)
 
     def site_alerts(self) -> list[dict[str, Any]]:
         """Open site-level alerts (model failed, spool nearly full or dropping)."""

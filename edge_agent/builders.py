@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import functools
 import logging
-from typing import Any
+from typing import TYPE_CHECKING
 
 from edge_agent.config.schema import AgentConfig
 from edge_agent.inference.base import ModelError
 from edge_agent.pipeline.worker import Stages
+from edge_agent.publish.base import Publisher
+
+if TYPE_CHECKING:
+    from edge_agent.publish.commands import CommandHandler
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +73,9 @@ def build_stages(cfg: AgentConfig) -> Stages:
     )
 
 
-def build_publisher(cfg: AgentConfig, on_command: Any = None) -> Any:
+def build_publisher(cfg: AgentConfig, on_command: CommandHandler | None = None) -> Publisher:
+    """The configured sink; for MQTT with a CommandRouter around on_command (the agent's handler
+    of the /set commands), so the publisher only carries them."""
     def quality(camera: str) -> int:
         try:
             return cfg.camera(camera).snapshots.jpeg_quality
@@ -81,12 +87,14 @@ def build_publisher(cfg: AgentConfig, on_command: Any = None) -> Any:
 
         return LocalDirectoryPublisher(cfg.publish.local.dir, jpeg_quality=quality)
     try:
+        from edge_agent.publish.commands import CommandRouter
         from edge_agent.publish.mqtt import MqttPublisher
+        from edge_agent.publish.topics import Topics
     except ImportError as exc:
         raise StartupError(
             f"publish.sink is 'mqtt' but the MQTT publisher is not available ({exc}); "
             "use publish.sink: local"
         ) from exc
-    return MqttPublisher(
-        cfg.publish.mqtt, cfg.site, [c.name for c in cfg.cameras], on_command, jpeg_quality=quality
-    )
+    cameras = [c.name for c in cfg.cameras]
+    router = CommandRouter(Topics(cfg.publish.mqtt.prefix, cfg.site), cameras, on_command)
+    return MqttPublisher(cfg.publish.mqtt, cfg.site, cameras, router, jpeg_quality=quality)

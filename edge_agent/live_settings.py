@@ -13,30 +13,26 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from edge_agent.config import commands
 from edge_agent.config.loader import ConfigError, config_to_data, format_validation_error
 from edge_agent.config.schema import AgentConfig
+from edge_agent.publish.commands import CommandOutcome
 
 log = logging.getLogger(__name__)
-
-# command key -> (section, field) inside a camera
-SETTINGS: dict[str, tuple[str | None, str]] = {
-    "enabled": (None, "enabled"),
-    "face_sr": ("faces", "super_resolve"),
-    "motion_sensitivity": ("motion", "sensitivity"),
-    "low_light_ratio": ("low_light", "ratio"),
-}
 
 
 def with_setting(cfg: AgentConfig, camera: str, key: str, value: Any) -> AgentConfig:
     """A new validated config with one camera setting changed; raises ConfigError naming the key."""
-    if key not in SETTINGS:
-        raise ConfigError("command", [f"{key}: unknown setting; known: {', '.join(sorted(SETTINGS))}"])
-    section, field = SETTINGS[key]
+    cmd = commands.BY_KEY.get(key)
+    if cmd is None:
+        raise ConfigError("command", [f"{key}: unknown setting; known: {', '.join(commands.KEYS)}"])
     data = config_to_data(cfg, reveal_secrets=True)
     for cam in data["cameras"]:
         if cam["name"] == camera:
-            target = cam if section is None else cam.setdefault(section, {})
-            target[field] = value
+            target = cam
+            for name in cmd.path[:-1]:
+                target = target.setdefault(name, {})
+            target[cmd.path[-1]] = value
             break
     else:
         raise ConfigError("command", [f"cameras: no camera named {camera!r}"])
@@ -46,9 +42,9 @@ def with_setting(cfg: AgentConfig, camera: str, key: str, value: Any) -> AgentCo
         raise ConfigError("command", format_validation_error(exc)) from None
 
 
-def apply_setting(agent: Any, store: Any, camera: str, key: str, value: Any) -> str | None:
+def apply_setting(agent: Any, store: Any, camera: str, key: str, value: Any) -> CommandOutcome:
     """Apply one setting to the running agent and save it (to the overlay, through the store);
-    returns an error message or None."""
+    the outcome holds an error message (nothing changed) or the keys that need a restart."""
     lock = store.lock if store is not None else None
     try:
         if lock is not None:
@@ -63,12 +59,12 @@ def apply_setting(agent: Any, store: Any, camera: str, key: str, value: Any) -> 
                 agent.apply_config(current)
                 raise
     except ConfigError as exc:
-        return "; ".join(exc.problems)
+        return CommandOutcome(error="; ".join(exc.problems))
     except OSError as exc:
-        return f"the on-box changes (overlay) could not be saved: {exc.strerror or exc}"
+        return CommandOutcome(error=f"the on-box changes (overlay) could not be saved: {exc.strerror or exc}")
     finally:
         if lock is not None:
             lock.release()
     log.info("camera %s: %s set to %r%s", camera, key, value,
              f" (takes effect after a restart: {', '.join(pending)})" if pending else "")
-    return None
+    return CommandOutcome(restart_required=list(pending))

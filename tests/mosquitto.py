@@ -292,7 +292,7 @@ def make_event(
     """A real EnhancedEvent with small random images (distinct per n)."""
     import numpy as np
 
-    from edge_agent.pipeline.events import EnhancedEvent, FaceResult, ModelInfo, new_event_id
+    from edge_agent.records import EnhancedEvent, FaceResult, ModelInfo, new_event_id
 
     rng = np.random.default_rng(n)
     h, w = size

@@ -15,14 +15,13 @@ from pydantic import ValidationError
 from edge_agent.api.deps import AgentPort, ApiState
 from edge_agent.api.masking import keys_holding_mask, masked_data, restore_secrets, revealed_data
 from edge_agent.api.path_roots import path_root_errors
+from edge_agent.config.live import changed_keys, dotted
 from edge_agent.config.loader import ConfigError
 from edge_agent.config.schema import AgentConfig
 
 log = logging.getLogger(__name__)
 
 MAX_DEPTH = 16
-# API settings read on every request (live); the rest of the api section needs a restart.
-API_RESTART_KEYS = ("api.enabled", "api.bind", "api.port", "api.trusted_proxies")
 
 
 class ChangeRefused(Exception):
@@ -81,10 +80,6 @@ def check_depth(data: Any) -> None:
         )
 
 
-def dotted(loc: tuple | list) -> str:
-    return ".".join(str(p) for p in loc) or "(top level)"
-
-
 def validation_errors(err: ValidationError) -> list[dict[str, Any]]:
     out = []
     for e in err.errors(include_input=False, include_url=False):
@@ -104,25 +99,6 @@ def merge_patch(target: Any, patch: Any) -> Any:
         else:
             out[k] = merge_patch(out.get(k), v)
     return out
-
-
-def changed_keys(old: Any, new: Any, path: tuple = ()) -> list[str]:
-    """Dotted keys that differ; list items with a name are compared by name (cameras.door.motion...)."""
-    if isinstance(old, dict) and isinstance(new, dict):
-        keys = list(old) + [k for k in new if k not in old]
-        return [k for key in keys for k in changed_keys(old.get(key), new.get(key), path + (key,))]
-    named = (
-        isinstance(old, list)
-        and isinstance(new, list)
-        and path == ("cameras",)
-        and all(isinstance(c, dict) and "name" in c for c in old + new)
-    )
-    if named:
-        o = {c["name"]: c for c in old}
-        n = {c["name"]: c for c in new}
-        names = list(o) + [k for k in n if k not in o]
-        return [k for name in names for k in changed_keys(o.get(name), n.get(name), path + (name,))]
-    return [] if old == new else [dotted(path)]
 
 
 def apply_change(state: ApiState, agent: AgentPort, incoming: dict[str, Any]) -> ChangeOutcome:
@@ -177,7 +153,6 @@ def apply_change(state: ApiState, agent: AgentPort, incoming: dict[str, Any]) ->
             )
             _roll_back(agent, old)
             raise ChangeFailed("could not save the config file; the change was undone") from None
-    restart += [k for k in changed if k.startswith(API_RESTART_KEYS) and k not in restart]
     if any(k.startswith("api.auth.password_hash") for k in changed):
         state.tokens.revoke_all()  # a new password ends every session
     log.info(

@@ -76,10 +76,3 @@ def decode_upload(data: bytes, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     if img is None or img.size == 0:
         raise ImageError(f"corrupt or truncated {fmt.upper()} file")
     return img
-
-
-def encode_jpeg(bgr: np.ndarray, quality: int = 90) -> bytes:
-    ok, buf = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
-    if not ok:
-        raise ValueError("JPEG encoding failed")
-    return buf.tobytes()

@@ -34,8 +34,8 @@ from edge_agent.capture.probe import reachable
 from edge_agent.capture.slot import LatestFrameSlot
 from edge_agent.capture.source import SourceError, VideoSource, describe, explain_failure, open_source
 from edge_agent.config.schema import CameraConfig
-from edge_agent.pipeline.events import Frame
 from edge_agent.pipeline.stats import CameraStats
+from edge_agent.records import Frame
 
 log = logging.getLogger(__name__)
 

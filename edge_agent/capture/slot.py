@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import threading
 
-from edge_agent.pipeline.events import Frame
 from edge_agent.pipeline.stats import CameraStats
+from edge_agent.records import Frame
 
 
 class LatestFrameSlot:

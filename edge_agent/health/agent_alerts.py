@@ -9,7 +9,7 @@
   alert (its start and end go out together at start) saying how many open events it closed.
 
 The agent feeds it: observe_event(event) for every published event, model_unavailable() when a
-model cannot be loaded, check_publisher(publisher, ts) from its periodic supervisor.
+model cannot be loaded, check_spool_status(publisher.spool_status(), ts) from its periodic supervisor.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import time
 from typing import Any
 
 from edge_agent.health.alerts import AlertBook, Emit
+from edge_agent.records import SpoolStatus
 
 MODEL_STAGES = ("low_light", "face_sr")
 # what the agent does instead when a stage's model is unavailable (default: publish originals)
@@ -113,14 +114,8 @@ class AgentAlerts:
             details=lambda: {"dropped_total": int(dropped)},
         )
 
-    def check_publisher(self, publisher: Any, ts: float | None = None) -> None:
-        """Read the spool state of a publisher that has one (MQTT); others are skipped."""
-        spool = getattr(publisher, "spool", None)
-        if spool is None or not hasattr(spool, "max_bytes"):
+    def check_spool_status(self, spool: SpoolStatus | None, ts: float | None = None) -> None:
+        """The spool state a publisher reports (Publisher.spool_status); None (no spool) is skipped."""
+        if spool is None:
             return
-        self.check_spool(
-            int(spool.total_bytes),
-            int(spool.max_bytes),
-            int(spool.dropped),
-            time.time() if ts is None else ts,
-        )
+        self.check_spool(spool.total_bytes, spool.max_bytes, spool.dropped, time.time() if ts is None else ts)

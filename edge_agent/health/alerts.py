@@ -18,8 +18,6 @@ from __future__ import annotations
 import base64
 import logging
 import threading
-import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -27,7 +25,7 @@ from typing import Any, Literal
 import cv2
 import numpy as np
 
-from edge_agent.publish.event_json import encode_jpeg, iso_utc, sha256_hex
+from edge_agent.media import encode_jpeg, iso_utc, sha256_hex, time_id
 
 log = logging.getLogger(__name__)
 
@@ -131,8 +129,7 @@ class Alert:
 
 
 def new_alert_id(scope: str, kind: str, ts: float) -> str:
-    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(ts)) + f"{int((ts % 1) * 1000):03d}Z"
-    return f"{stamp}-{scope}-{kind}-{uuid.uuid4().hex[:8]}"
+    return time_id(scope, kind, ts=ts)
 
 
 def snapshot_meta(image: np.ndarray, width: int, quality: int = 80) -> tuple[dict[str, Any], bytes]:

@@ -19,7 +19,7 @@ from typing import Literal
 import edge_agent
 from edge_agent.inference.base import ModelError, ModelRunner
 from edge_agent.inference.manifest import MANIFEST_NAME, ModelEntry, load_manifest, verify_artifact
-from edge_agent.pipeline.events import ModelInfo
+from edge_agent.records import ModelInfo
 
 log = logging.getLogger(__name__)
 

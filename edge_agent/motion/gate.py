@@ -41,7 +41,7 @@ import cv2
 import numpy as np
 
 from edge_agent.config.schema import MotionConfig
-from edge_agent.pipeline.events import MotionResult
+from edge_agent.records import MotionResult
 
 _DILATE_KERNEL = np.ones((3, 3), np.uint8)
 _DILATE_ITERATIONS = 2

@@ -19,10 +19,11 @@ from typing import Any
 import numpy as np
 
 from edge_agent.config.schema import CameraConfig
-from edge_agent.pipeline.events import Frame, Job, MotionResult, new_event_id
+from edge_agent.media import encode_jpeg
 from edge_agent.pipeline.stats import CameraStats
 from edge_agent.pipeline.worker import EndJob, JobQueue
-from edge_agent.publish.event_json import encode_jpeg
+from edge_agent.publish.base import Publisher
+from edge_agent.records import Frame, Job, MotionResult, new_event_id
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +82,7 @@ class CameraLoop:
         slot: Any,
         gate: Any,
         jobs: JobQueue,
-        publisher: Any,
+        publisher: Publisher,
         stats: CameraStats,
         snapshots: LatestSnapshots | None,
         stop: threading.Event,

@@ -19,8 +19,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from edge_agent.pipeline.events import EnhancedEvent
 from edge_agent.pipeline.open_events import FILE_NAME, OpenEvents
+from edge_agent.records import EnhancedEvent
 
 log = logging.getLogger(__name__)
 

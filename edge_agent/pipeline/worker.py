@@ -28,8 +28,9 @@ import numpy as np
 from edge_agent.config.schema import AgentConfig, CameraConfig, FacesConfig
 from edge_agent.enhance.faces import brighten_to_mid, detect_faces
 from edge_agent.enhance.tensors import luma
-from edge_agent.pipeline.events import EnhancedEvent, FaceResult, Job, ModelInfo
 from edge_agent.pipeline.stats import CameraStats
+from edge_agent.publish.base import Publisher
+from edge_agent.records import EnhancedEvent, FaceResult, Job, ModelInfo
 
 log = logging.getLogger(__name__)
 
@@ -181,7 +182,7 @@ class Worker:
         self,
         jobs: JobQueue,
         stages: Stages,
-        publisher: Any,
+        publisher: Publisher,
         stats: Mapping[str, CameraStats],
         get_config: Callable[[], AgentConfig],
         on_event: Callable[[EnhancedEvent], None] | None = None,

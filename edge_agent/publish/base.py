@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol, runtime_checkable
 
-from edge_agent.pipeline.events import EnhancedEvent
+from edge_agent.records import EnhancedEvent, SpoolStatus
 
 
 @runtime_checkable
@@ -27,6 +27,13 @@ class Publisher(Protocol):
 
     def publish_alert(self, camera: str | None, alert: dict[str, Any]) -> None:
         """A health alert (camera-level, or site-level when camera is None)."""
+
+    def publish_settings(self, camera: str, values: dict[str, Any]) -> None:
+        """The current values of a camera's command settings (config/commands.py), after start and
+        after every change; a sink without state topics may ignore them."""
+
+    def spool_status(self) -> SpoolStatus | None:
+        """The offline spool, for the health checks; None for a sink without one."""
 
     def close(self) -> None:
         """Flush and close; after this nothing is published."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 
+from edge_agent.config import commands
 from edge_agent.publish.spool import Message
 from edge_agent.publish.topics import Topics
 
@@ -24,13 +25,32 @@ def object_id(site: str, camera: str) -> str:
     return f"nightwatch_{site}_{camera}".replace("-", "_")
 
 
+def _command_entity(topics: Topics, camera: str, cmd: commands.Command, unique_id: str) -> dict:
+    """A switch, number or text entity for one command setting, from config/commands.py: its
+    bounds are the schema's, its state is the retained state topic the agent publishes on connect
+    and after every change (so Home Assistant shows what the box really runs, never a guess)."""
+    shape = commands.shape(cmd.key)
+    entity = {
+        "name": cmd.label,
+        "command_topic": topics.command(camera, cmd.key),
+        "state_topic": topics.setting_state(camera, cmd.key),
+        "unique_id": unique_id,
+    }
+    if shape.kind == "switch":
+        return {"platform": "switch", "payload_on": "ON", "payload_off": "OFF",
+                "state_on": "ON", "state_off": "OFF", **entity}
+    if shape.words:  # a number or a word (low_light_ratio: 1..20 or auto): a text entity
+        words = "|".join(shape.words)
+        return {"platform": "text", "pattern": rf"^({words}|[0-9]+(\.[0-9]+)?)$", "max": 16, **entity}
+    return {"platform": "number", "min": shape.min, "max": shape.max, "step": cmd.step or 1, **entity}
+
+
 def device_config(topics: Topics, camera: str, sw_version: str = "") -> dict:
     oid = object_id(topics.site, camera)
 
     def uid(key: str) -> str:
         return f"{oid}_{key}"
 
-    switch = {"platform": "switch", "payload_on": "ON", "payload_off": "OFF", "optimistic": True}
     return {
         "device": {
             "identifiers": [oid],
@@ -65,38 +85,7 @@ def device_config(topics: Topics, camera: str, sw_version: str = "") -> dict:
                 "state_class": "total_increasing",
                 "unique_id": uid("events"),
             },
-            uid("enabled"): {
-                **switch,
-                "name": "Enabled",
-                "command_topic": topics.command(camera, "enabled"),
-                "unique_id": uid("enabled"),
-            },
-            uid("face_sr"): {
-                **switch,
-                "name": "Face super-resolution",
-                "command_topic": topics.command(camera, "face_sr"),
-                "unique_id": uid("face_sr"),
-            },
-            uid("motion_sensitivity"): {
-                "platform": "number",
-                "name": "Motion sensitivity",
-                "command_topic": topics.command(camera, "motion_sensitivity"),
-                "min": 0.0,
-                "max": 1.0,
-                "step": 0.05,
-                "optimistic": True,
-                "unique_id": uid("motion_sensitivity"),
-            },
-            uid("low_light_ratio"): {
-                "platform": "number",
-                "name": "Low-light brightness ratio",
-                "command_topic": topics.command(camera, "low_light_ratio"),
-                "min": 1.0,
-                "max": 20.0,
-                "step": 0.5,
-                "optimistic": True,
-                "unique_id": uid("low_light_ratio"),
-            },
+            **{uid(c.key): _command_entity(topics, camera, c, uid(c.key)) for c in commands.COMMANDS},
         },
     }
 

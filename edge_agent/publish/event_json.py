@@ -8,41 +8,14 @@ Frames are JPEG (the camera's quality), face crops PNG (lossless, they are small
 
 from __future__ import annotations
 
-import hashlib
-from datetime import datetime, timezone
 from typing import Any
 
-import cv2
 import numpy as np
 
-from edge_agent.pipeline.events import EnhancedEvent
+from edge_agent.media import encode_jpeg, encode_png, iso_utc, sha256_hex
+from edge_agent.records import EnhancedEvent
 
 SCHEMA_VERSION = 1
-
-
-def iso_utc(ts: float | None) -> str | None:
-    """Epoch seconds -> ISO 8601 UTC with milliseconds, e.g. 2025-01-31T22:14:03.250Z."""
-    if ts is None:
-        return None
-    return datetime.fromtimestamp(ts, tz=timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def encode_jpeg(image: np.ndarray, quality: int = 90) -> bytes:
-    ok, buf = cv2.imencode(".jpg", image, [int(cv2.IMWRITE_JPEG_QUALITY), int(quality)])
-    if not ok:
-        raise ValueError(f"JPEG encoding failed for an image of shape {image.shape}")
-    return buf.tobytes()
-
-
-def encode_png(image: np.ndarray) -> bytes:
-    ok, buf = cv2.imencode(".png", image, [int(cv2.IMWRITE_PNG_COMPRESSION), 3])
-    if not ok:
-        raise ValueError(f"PNG encoding failed for an image of shape {image.shape}")
-    return buf.tobytes()
-
-
-def sha256_hex(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 def _box(values) -> list[float]:

@@ -24,8 +24,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from edge_agent.pipeline.events import EnhancedEvent
-from edge_agent.publish.event_json import encode_event, iso_utc
+from edge_agent.media import iso_utc
+from edge_agent.publish.event_json import encode_event
+from edge_agent.records import EnhancedEvent
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +84,12 @@ class LocalDirectoryPublisher:
 
     def publish_alert(self, camera: str | None, alert: dict[str, Any]) -> None:
         self._append("alerts.jsonl", {"camera": camera, **alert})
+
+    def publish_settings(self, camera: str, values: dict[str, Any]) -> None:
+        """The folder sink keeps no state topics: the settings are in the config (GET /api/config)."""
+
+    def spool_status(self) -> None:
+        return None  # files are written at once: no spool
 
     def close(self) -> None:
         with self._lock:

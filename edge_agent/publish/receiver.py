@@ -18,8 +18,8 @@ import threading
 import time
 from typing import Any
 
+from edge_agent.broker.connection import build_client, connect_and_wait, explain_connect_error
 from edge_agent.config.loader import ConfigError
-from edge_agent.publish.mqtt import build_client, connect_and_wait, explain_connect_error
 from edge_agent.publish.receiver_config import ReceiverConfig, load_receiver_config
 from edge_agent.publish.receiver_store import ReceiverStore
 from edge_agent.publish.signing import SigningKeyError, load_key, verify

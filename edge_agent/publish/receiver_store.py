@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from edge_agent.publish.signing import sha256_hex
+from edge_agent.media import sha256_hex
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (

@@ -47,10 +47,6 @@ def _legacy_canonical_json(obj: Any) -> bytes:
     )
 
 
-def sha256_hex(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
 def _unsigned(doc: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in doc.items() if k != SIGNATURE_FIELD}
 

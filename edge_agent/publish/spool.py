@@ -20,6 +20,8 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from edge_agent.records import SpoolStatus
+
 log = logging.getLogger(__name__)
 
 MAGIC = b"NWSP1\n"
@@ -122,6 +124,10 @@ class Spool:
     @property
     def total_bytes(self) -> int:
         return sum(self._sizes.values())
+
+    def status(self) -> SpoolStatus:
+        return SpoolStatus(records=len(self), total_bytes=self.total_bytes, max_bytes=self.max_bytes,
+                           dropped=self.dropped, quarantined=self.damaged)
 
     def _path(self, seq: int) -> Path:
         return self.dir / f"{seq:016d}{SUFFIX}"

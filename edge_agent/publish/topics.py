@@ -9,6 +9,7 @@
     <prefix>/<site>/<camera>/alert                          camera alert JSON
     <prefix>/<site>/<camera>/set/<key>                      command in (enabled, motion_sensitivity, ...)
     <prefix>/<site>/<camera>/set/<key>/result               the command's outcome JSON
+    <prefix>/<site>/<camera>/state/<key>                    the setting's current value, retained
 
 Site-level topics have one level after the site, camera topics at least two, so a camera may be
 named like a site-level leaf without any ambiguity.
@@ -20,7 +21,6 @@ import re
 from dataclasses import dataclass
 
 SEGMENT_RE = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
-COMMAND_KEYS = ("enabled", "motion_sensitivity", "low_light_ratio", "face_sr")
 
 
 class TopicError(ValueError):
@@ -81,6 +81,9 @@ class Topics:
     def command_result(self, camera: str, key: str) -> str:
         return f"{self.command(camera, key)}/result"
 
+    def setting_state(self, camera: str, key: str) -> str:
+        return f"{self.camera(camera)}/state/{check_segment(key, 'setting')}"
+
     @property
     def command_filter(self) -> str:
         return f"{self.base}/+/set/+"
@@ -89,7 +92,7 @@ class Topics:
 @dataclass(frozen=True)
 class ParsedTopic:
     """What a received topic is about. kind: availability, alert, motion, event, image, stats,
-    command, command_result."""
+    command, command_result, setting_state."""
 
     kind: str
     site: str
@@ -131,6 +134,8 @@ def parse(prefix: str, topic: str) -> ParsedTopic | None:
                 seq=int(rest[2]),
                 name=check_segment(rest[3], "image name"),
             )
+        if len(rest) == 2 and rest[0] == "state":
+            return ParsedTopic("setting_state", site, camera, name=check_segment(rest[1], "setting"))
         if rest[0] == "set" and len(rest) in (2, 3):
             key = check_segment(rest[1], "command")
             if len(rest) == 2:

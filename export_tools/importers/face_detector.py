@@ -37,7 +37,7 @@ from edge_agent.inference.manifest import (
     sha256_file,
     write_manifest,
 )
-from edge_agent.pipeline.events import ModelInfo
+from edge_agent.records import ModelInfo
 from export_tools.importers.wheels import WheelError, WheelSpec, fetch_wheel, read_member
 from export_tools.package import CARD_NAME, MAX_FILE_MB, MAX_TOTAL_MB, PackageError
 

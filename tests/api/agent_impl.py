@@ -6,11 +6,12 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from edge_agent.config.live import restart_keys
 from edge_agent.config.loader import dump_config
 from edge_agent.config.schema import AgentConfig
 from edge_agent.motion.gate import MotionGate
-from edge_agent.pipeline.events import ModelInfo
 from edge_agent.pipeline.stats import CameraStats
+from edge_agent.records import ModelInfo
 
 PASSWORD = "night-owl-42"
 
@@ -50,21 +51,41 @@ class LabAgent:
         return [ModelInfo("lowlight", "1.0.0", "onnxruntime", "int8")]
 
     def apply_config(self, new_cfg: AgentConfig) -> list[str]:
-        restart = []
-        old = {c.name: c for c in self.config.cameras}
+        """What needs a restart is the real agent's answer (config/live.py), never one of its own."""
+        restart = restart_keys(self.config, new_cfg)
         for cam in new_cfg.cameras:
-            if cam.name not in self.gates:
-                restart.append(f"cameras.{cam.name}")
-                continue
-            self.gates[cam.name].reconfigure(cam.motion)
-            if cam.source != old[cam.name].source:
-                restart.append(f"cameras.{cam.name}.source")
+            if cam.name in self.gates:
+                self.gates[cam.name].reconfigure(cam.motion)
         self.config = new_cfg
         self.applied.append(new_cfg)
         return restart
 
     def enhance_image(self, bgr: np.ndarray) -> np.ndarray:
         return brighten(bgr)
+
+
+class RealAgent:
+    """The real Agent, built and never started (no threads, no connection), with the two views
+    the API tests inspect: `gates` (each running camera's MotionGate) and `applied`."""
+
+    def __new__(cls, cfg: AgentConfig, stages, store=None):
+        from edge_agent.app import Agent
+
+        class _Real(Agent):
+            def __init__(self) -> None:
+                super().__init__(cfg, stages=stages, store=store)
+                self.applied: list[AgentConfig] = []
+
+            @property
+            def gates(self) -> dict[str, MotionGate]:
+                return {name: parts.gate for name, parts in self._cameras.items()}
+
+            def apply_config(self, new_cfg: AgentConfig) -> list[str]:
+                pending = super().apply_config(new_cfg)
+                self.applied.append(new_cfg)
+                return pending
+
+        return _Real()
 
 
 def write_config(

@@ -11,6 +11,8 @@ from agent_impl import PASSWORD
 from edge_agent.api.auth import LoginThrottle, TokenStore, hash_password, hash_password_cli, verify_password
 from edge_agent.api.deps import get_throttle, get_tokens
 
+AGENT_KINDS = ("lab", "real")  # auth settings apply live: the real Agent must say so too
+
 
 class Clock:
     def __init__(self):

@@ -10,6 +10,8 @@ from edge_agent.api.deps import get_agent
 from edge_agent.config.loader import ConfigError, load_config
 from edge_agent.config.schema import MotionConfig
 
+AGENT_KINDS = ("lab", "real")  # every test here runs against the stand-in and the real Agent
+
 MASK = "**********"
 
 
@@ -107,7 +109,7 @@ def test_patch_camera_saves_applies_live_and_names_restart_keys(client, auth_hea
     r = client.patch("/api/cameras/door", json={"source": {"file": None, "url": "rtsp://cam.local/1"}},
                      headers=auth_headers)
     assert r.status_code == 200, r.text
-    assert r.json()["restart_required"] == ["cameras.door.source"]
+    assert r.json()["restart_required"] == ["cameras.door.source.file", "cameras.door.source.url"]
 
     # null resets a key to its default (JSON merge patch)
     r = client.patch("/api/cameras/door", json={"motion": {"sensitivity": None}}, headers=auth_headers)

@@ -14,7 +14,9 @@ from edge_agent.config.schema import MqttConfig
 from edge_agent.config.store import ConfigStore
 from edge_agent.live_settings import apply_setting
 from edge_agent.motion.gate import MotionGate
+from edge_agent.publish.commands import CommandRouter
 from edge_agent.publish.mqtt import MqttPublisher
+from edge_agent.publish.topics import Topics
 
 TOPICS = "nightwatch/site1"
 BASE = """\
@@ -48,10 +50,10 @@ def test_mqtt_set_command_is_saved_to_the_overlay_not_the_base(tmp_path):
     agent = GateAgent(store.config)
     with Mosquitto(tmp_path) as broker:
         sniffer = Sniffer(broker.port, "#")
-        pub = MqttPublisher(
-            MqttConfig(port=broker.port, spool_dir=tmp_path / "spool", home_assistant_discovery=False),
-            "site1", ["cam1", "cam2"], lambda camera, key, value: apply_setting(agent, store, camera, key, value),
-        )
+        cfg = MqttConfig(port=broker.port, spool_dir=tmp_path / "spool", home_assistant_discovery=False)
+        router = CommandRouter(Topics(cfg.prefix, "site1"), ["cam1", "cam2"],
+                               lambda camera, key, value: apply_setting(agent, store, camera, key, value))
+        pub = MqttPublisher(cfg, "site1", ["cam1", "cam2"], router)
         pub.start()
         try:
             wait_for(lambda: pub.commands_ready, 10, what="subscribed to the command topics")

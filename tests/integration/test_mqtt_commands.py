@@ -8,7 +8,9 @@ import pytest
 from mosquitto import Mosquitto, Sniffer, wait_for
 
 from edge_agent.config.schema import MqttConfig
+from edge_agent.publish.commands import CommandOutcome, CommandRouter
 from edge_agent.publish.mqtt import MqttPublisher
+from edge_agent.publish.topics import Topics
 
 BASE = "nightwatch/site1"
 DISCOVERY = "homeassistant/device/nightwatch_site1_cam1/config"
@@ -22,9 +24,13 @@ def setup(tmp_path):
 
         def on_command(camera, key, value):
             calls.append((camera, key, value))
-            return "ratio above 10 is not allowed on this camera" if key == "low_light_ratio" and value > 10 else None
+            if key == "low_light_ratio" and value > 10:
+                return CommandOutcome(error="ratio above 10 is not allowed on this camera")
+            return CommandOutcome()
 
-        pub = MqttPublisher(MqttConfig(port=broker.port, spool_dir=tmp_path / "spool"), "site1", ["cam1", "cam2"], on_command)
+        cfg = MqttConfig(port=broker.port, spool_dir=tmp_path / "spool")
+        router = CommandRouter(Topics(cfg.prefix, "site1"), ["cam1", "cam2"], on_command)
+        pub = MqttPublisher(cfg, "site1", ["cam1", "cam2"], router)
         pub.start()
         wait_for(lambda: sniffer.payloads(DISCOVERY), 15, what="discovery config")
         wait_for(lambda: pub.commands_ready, 10, what="subscribed to the command topics")
@@ -72,7 +78,8 @@ def test_a_stale_retained_command_is_not_applied_on_connect(tmp_path, setup):
     wait_for(lambda: calls, 10, what="the live delivery")  # delivered live once: applied once
     later: list = []
     cfg = MqttConfig(port=pub.cfg.port, spool_dir=tmp_path / "spool2", client_id="second-agent")
-    pub2 = MqttPublisher(cfg, "site1", ["cam1"], lambda *a: later.append(a))
+    pub2 = MqttPublisher(cfg, "site1", ["cam1"],
+                         CommandRouter(Topics(cfg.prefix, "site1"), ["cam1"], lambda *a: later.append(a) or CommandOutcome()))
     pub2.start()
     try:
         wait_for(lambda: pub2.commands_ready, 10, what="second agent subscribed to its commands")

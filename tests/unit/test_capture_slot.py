@@ -8,8 +8,8 @@ import time
 import numpy as np
 
 from edge_agent.capture.slot import LatestFrameSlot
-from edge_agent.pipeline.events import Frame
 from edge_agent.pipeline.stats import CameraStats
+from edge_agent.records import Frame
 
 
 def _frame(seq: int) -> Frame:

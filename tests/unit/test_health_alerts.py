@@ -10,9 +10,9 @@ import pytest
 
 from edge_agent.health.agent_alerts import AgentAlerts
 from edge_agent.health.alerts import AlertBook, Debouncer, snapshot_bytes
-from edge_agent.pipeline.events import EnhancedEvent
 from edge_agent.publish.signing import canonical_json, sign, verify
 from edge_agent.publish.spool import Message, Spool
+from edge_agent.records import EnhancedEvent
 
 
 def test_debouncer_needs_hold_to_start_and_clear_to_end():
@@ -96,15 +96,10 @@ def test_spool_nearly_full_and_dropping_from_a_real_spool(tmp_path):
     alerts = AgentAlerts(lambda cam, doc: msgs.append(doc), hold_s=1.0, clear_s=5.0)
     spool = Spool(tmp_path / "spool", max_bytes=10_000, fsync=False)
 
-    class Pub:  # the part of MqttPublisher that check_publisher reads
-        pass
-
-    pub = Pub()
-    pub.spool = spool
     t = 0.0
     for _ in range(30):  # ~1 kB per record: fills, then drops the oldest
         spool.append([Message("t/x", b"x" * 900, 1)])
-        alerts.check_publisher(pub, t)
+        alerts.check_spool_status(spool.status(), t)
         t += 0.5
     assert spool.dropped > 0
     assert [(d["type"], d["phase"]) for d in msgs] == [
@@ -114,10 +109,10 @@ def test_spool_nearly_full_and_dropping_from_a_real_spool(tmp_path):
     while spool.peek() is not None:  # the broker is back: the spool drains
         spool.remove(spool.peek().seq)
     for _ in range(14):
-        alerts.check_publisher(pub, t)
+        alerts.check_spool_status(spool.status(), t)
         t += 0.5
     assert [(d["type"], d["phase"]) for d in msgs[2:]] == [
         ("spool_nearly_full", "end"),
         ("spool_dropping", "end"),
     ]
-    alerts.check_publisher(object(), t)  # a publisher without a spool is skipped
+    alerts.check_spool_status(None, t)  # a publisher without a spool (the folder sink) is skipped

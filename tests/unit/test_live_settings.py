@@ -53,7 +53,7 @@ def test_apply_setting_applies_live_and_saves(tmp_path):
     path.write_text(TEXT)
     store = ConfigStore(path)
     agent = RecordingAgent(store.config)
-    assert apply_setting(agent, store, "door", "motion_sensitivity", 0.8) is None
+    assert apply_setting(agent, store, "door", "motion_sensitivity", 0.8).error is None
     assert agent.config.camera("door").motion.sensitivity == 0.8
     assert path.read_text() == TEXT  # saved to the box's overlay, not the base
     on_disk = yaml.safe_load(store.overlay_path.read_text())
@@ -66,6 +66,6 @@ def test_apply_setting_refused_by_agent_leaves_file_untouched(tmp_path):
     path.write_text(TEXT)
     before = path.read_bytes()
     store = ConfigStore(path)
-    error = apply_setting(RecordingAgent(store.config, fail=True), store, "door", "face_sr", True)
+    error = apply_setting(RecordingAgent(store.config, fail=True), store, "door", "face_sr", True).error
     assert error and "faces" in error
     assert path.read_bytes() == before

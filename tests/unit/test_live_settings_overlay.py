@@ -43,9 +43,9 @@ def test_live_commands_write_the_overlay_and_leave_the_base_alone(tmp_path):
     store = ConfigStore(base)
     agent = GateAgent(store.config)
 
-    assert apply_setting(agent, store, "yard", "motion_sensitivity", 0.8) is None
-    assert apply_setting(agent, store, "door", "face_sr", False) is None
-    assert apply_setting(agent, store, "door", "low_light_ratio", 6.0) is None
+    assert apply_setting(agent, store, "yard", "motion_sensitivity", 0.8).error is None
+    assert apply_setting(agent, store, "door", "face_sr", False).error is None
+    assert apply_setting(agent, store, "door", "low_light_ratio", 6.0).error is None
 
     assert base.read_text() == BASE  # the installer's file, byte for byte
     assert yaml.safe_load(store.overlay_path.read_text()) == {
@@ -61,7 +61,7 @@ def test_live_commands_write_the_overlay_and_leave_the_base_alone(tmp_path):
     assert restarted.camera("door").motion.sensitivity == 0.3  # the base's own value stays
 
     # setting a key back to the base's value removes it from the overlay
-    assert apply_setting(agent, store, "yard", "motion_sensitivity", 0.5) is None
+    assert apply_setting(agent, store, "yard", "motion_sensitivity", 0.5).error is None
     assert [c["name"] for c in yaml.safe_load(store.overlay_path.read_text())["cameras"]] == ["door"]
 
 
@@ -69,6 +69,6 @@ def test_a_refused_live_command_writes_nothing(tmp_path):
     base = tmp_path / "agent.yaml"
     base.write_text(BASE)
     store = ConfigStore(base)
-    error = apply_setting(GateAgent(store.config), store, "door", "motion_sensitivity", 7)
+    error = apply_setting(GateAgent(store.config), store, "door", "motion_sensitivity", 7).error
     assert error and "sensitivity" in error
     assert not store.overlay_path.exists() and base.read_text() == BASE

@@ -8,10 +8,10 @@ import json
 import cv2
 import numpy as np
 
-from edge_agent.pipeline.events import EnhancedEvent, FaceResult, ModelInfo
 from edge_agent.publish.base import Publisher
 from edge_agent.publish.event_json import encode_event
 from edge_agent.publish.local import LocalDirectoryPublisher
+from edge_agent.records import EnhancedEvent, FaceResult, ModelInfo
 
 TS = 1_700_000_000.25  # 2023-11-14T22:13:20.250Z
 

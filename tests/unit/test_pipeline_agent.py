@@ -46,12 +46,12 @@ def test_apply_config_live_parts_and_restart_keys(tmp_path, models_dir):
 
     moved = config(models_dir, tmp_path / "elsewhere", clip="other.avi", threshold=40, off_delay_s=3.0)
     keys = agent.apply_config(moved)
-    assert keys == ["publish.local.dir", "cameras.0.source.file"]
+    assert keys == ["cameras.cam.source.file", "publish.local.dir"]  # cameras by name, sorted
     assert restart_keys(cfg, cfg) == []
 
     bad = moved.model_copy(deep=True)
     bad.cameras[0].faces = bad.cameras[0].faces.model_validate({"detector": "yunet", "yunet_model": str(tmp_path / "x.onnx")})
-    with pytest.raises(ConfigError, match=r"cameras\.0\.faces"):
+    with pytest.raises(ConfigError, match=r"cameras\.cam\.faces"):
         agent.apply_config(bad)
     assert agent.config is moved  # refused whole: nothing applied
     assert not (tmp_path / "out").exists()

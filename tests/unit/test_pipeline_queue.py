@@ -7,9 +7,9 @@ import time
 
 import numpy as np
 
-from edge_agent.pipeline.events import Frame, Job, MotionResult
 from edge_agent.pipeline.stats import CameraStats
 from edge_agent.pipeline.worker import EndJob, JobQueue
+from edge_agent.records import Frame, Job, MotionResult
 
 
 def job(camera: str, seq: int, event: str = "e1", phase: str = "update") -> Job:

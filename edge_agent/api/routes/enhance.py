@@ -10,7 +10,8 @@ from fastapi import APIRouter, File, HTTPException, Response, UploadFile, status
 from starlette.concurrency import run_in_threadpool
 
 from edge_agent.api.deps import AgentDep, AuthDep
-from edge_agent.api.images import ImageError, decode_upload, encode_jpeg
+from edge_agent.api.images import ImageError, decode_upload
+from edge_agent.media import encode_jpeg
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api", tags=["enhance"])

@@ -14,10 +14,11 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, status
 from pydantic import BaseModel, Field
 
-from edge_agent.api.changes import API_RESTART_KEYS, ChangeFailed, _problems, changed_keys
+from edge_agent.api.changes import ChangeFailed, _problems
 from edge_agent.api.deps import AgentDep, AuthDep, StateDep, StoreDep
 from edge_agent.api.masking import mask_url, masked_data, revealed_data
 from edge_agent.config import overlay as ov
+from edge_agent.config.live import changed_keys
 from edge_agent.config.loader import ConfigError
 from edge_agent.config.store import ConfigStore
 
@@ -97,7 +98,6 @@ def reset_overlay(_: AuthDep, state: StateDep, agent: AgentDep) -> ResetResponse
                 log.exception("could not re-apply the previous config; restart the agent")
             raise ChangeFailed("the on-box changes could not be reset; nothing changed") from None
     changed = changed_keys(revealed_data(old), revealed_data(base))
-    restart += [k for k in changed if k.startswith(API_RESTART_KEYS) and k not in restart]
     if any(k.startswith("api.auth.password_hash") for k in changed):
         state.tokens.revoke_all()  # the base's password applies again: every session ends
     log.info("on-box changes reset through the API; back to the base: %s", changed or "nothing")

@@ -1,13 +1,15 @@
-"""The few dataclasses that cross module boundaries (capture -> motion -> worker -> publisher)."""
+"""The records the parts hand each other across module boundaries: a frame (capture -> gate),
+a motion result (gate -> camera loop), a job (camera loop -> workers), face results, model info
+(inference -> events) and the enhanced event (workers -> publishers)."""
 
 from __future__ import annotations
 
-import time
-import uuid
 from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
+
+from edge_agent.media import time_id
 
 
 @dataclass(slots=True)
@@ -86,6 +88,15 @@ class EnhancedEvent:
 
 def new_event_id(camera: str, ts: float | None = None) -> str:
     """Stable, sortable, unique: <utc time>-<camera>-<random>."""
-    ts = time.time() if ts is None else ts
-    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(ts)) + f"{int((ts % 1) * 1000):03d}Z"
-    return f"{stamp}-{camera}-{uuid.uuid4().hex[:8]}"
+    return time_id(camera, ts=ts)
+
+
+@dataclass(frozen=True, slots=True)
+class SpoolStatus:
+    """A publisher's offline spool (publisher -> health checks, stats)."""
+
+    records: int
+    total_bytes: int
+    max_bytes: int
+    dropped: int  # records dropped to make room (evidence lost)
+    quarantined: int  # torn or corrupt records moved aside

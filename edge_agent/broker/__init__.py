@@ -1,0 +1,1 @@
+"""The MQTT broker connection the box and the control room share (connection.py)."""
