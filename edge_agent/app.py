@@ -3,7 +3,7 @@
 Agent(config) loads the models once, builds the publisher, and on start() one capture thread and
 one gate loop per enabled camera plus pipeline.workers worker threads around one bounded job
 queue. Parts can be passed in instead (publisher=, stages=), which is how tests and embedders
-swap them. run_agent(path) is `edge-agent run --config FILE`.
+swap them. run.py runs it as `edge-agent run --config FILE`.
 
 Relative paths in the config (models.dir, publish.local.dir, state_dir, a camera's source.file)
 are taken relative to the working directory of the process.
@@ -12,11 +12,8 @@ are taken relative to the working directory of the process.
 from __future__ import annotations
 
 import logging
-import signal
-import sys
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -24,15 +21,16 @@ import numpy as np
 from edge_agent.builders import StartupError, build_publisher, build_stages  # noqa: F401  (re-exported)
 from edge_agent.config.commands import command_values
 from edge_agent.config.live import restart_keys  # noqa: F401  (re-exported)
-from edge_agent.config.loader import ConfigError, load_config
+from edge_agent.config.loader import ConfigError
 from edge_agent.config.schema import AgentConfig, CameraConfig
 from edge_agent.health.agent_alerts import AgentAlerts
 from edge_agent.health.monitor import HealthMonitor
 from edge_agent.inference.base import ModelError
 from edge_agent.pipeline.camera import CameraLoop, LatestSnapshots
-from edge_agent.pipeline.restart import RunState, StateDirError
+from edge_agent.pipeline.jobs import JobQueue
+from edge_agent.pipeline.restart import RunState
 from edge_agent.pipeline.stats import CameraStats
-from edge_agent.pipeline.worker import JobQueue, Stages, Worker
+from edge_agent.pipeline.worker import Stages, Worker
 from edge_agent.publish.base import Publisher
 from edge_agent.publish.commands import CommandOutcome
 
@@ -335,77 +333,3 @@ class Agent:
             return self.stages.low_light.enhance(bgr, cam.low_light.ratio if ratio is None else ratio,
                                                  max_pixels=cam.low_light.max_pixels,
                                                  gray_saturation=cam.health.ir_gray_saturation)
-
-
-# --------------------------------------------------------------------------- command
-
-
-def setup_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level,
-        format="%(asctime)s %(levelname)s %(threadName)s %(name)s: %(message)s",
-        stream=sys.stderr,
-        force=True,
-    )
-
-
-def run_agent(config_path: str | Path) -> int:
-    """`edge-agent run --config FILE`. Exit codes: 0 clean stop or end of every clip,
-    2 config refused (nothing started), 1 a part could not start (models, publisher)."""
-    try:
-        cfg = load_config(config_path)
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
-        return 2
-    setup_logging(cfg.logging.level)
-    from edge_agent.config.store import ConfigStore
-
-    store = ConfigStore(config_path, cfg)
-    try:
-        agent = Agent(cfg, store=store)
-        agent.run_state.prepare()
-    except (ModelError, StartupError, StateDirError) as exc:
-        print(f"edge-agent: cannot start: {exc}", file=sys.stderr)
-        return 1
-    api = None
-    if cfg.api.enabled:
-        from edge_agent.api.server import start_api_server
-
-        try:
-            api = start_api_server(agent, store, cfg.api)
-        except (OSError, RuntimeError) as exc:
-            print(f"edge-agent: cannot start the config API on {cfg.api.bind}:{cfg.api.port}: {exc}",
-                  file=sys.stderr)
-            return 1
-
-    stop = threading.Event()
-
-    def on_signal(signum, _frame) -> None:
-        log.info("received %s; shutting down", signal.Signals(signum).name)
-        stop.set()
-
-    old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        agent.start()
-        while not stop.is_set():
-            if agent.wait(0.2):
-                log.info("every source finished and the queue is drained")
-                break
-    finally:
-        agent.stop()
-        if api is not None:
-            api.stop()
-        for s, h in old.items():
-            signal.signal(s, h)
-    for name, st in agent.stats.items():
-        snap = st.snapshot()
-        log.info(
-            "camera %s: %d frames, %d motion events, %d events published, %d dropped jobs, %d errors",
-            name,
-            snap["frames"],
-            snap["motion_events"],
-            snap["events_published"],
-            snap["jobs_dropped"],
-            snap["errors"],
-        )
-    return 0

@@ -31,7 +31,7 @@ def _cmd_check_config(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from edge_agent.app import run_agent
+    from edge_agent.run import run_agent
 
     return run_agent(args.config)
 

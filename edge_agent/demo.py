@@ -159,11 +159,12 @@ def summarize(out_dir: Path) -> dict:
 
 
 def run_demo(out_dir: str | Path = "demo_output", seconds: float | None = None) -> int:
-    from edge_agent.app import Agent, StartupError, setup_logging
+    from edge_agent.app import Agent, StartupError
     from edge_agent.config.loader import ConfigError, parse_config
     from edge_agent.inference.base import ModelError
     from edge_agent.inference.loader import default_models_dir
     from edge_agent.inference.manifest import MANIFEST_NAME
+    from edge_agent.run import setup_logging
 
     out_dir = Path(out_dir).resolve()
     models_dir = default_models_dir().resolve()

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import time
@@ -21,6 +20,7 @@ from pathlib import Path
 
 import pytest
 from fixtures.ports import free_port  # noqa: F401 (re-exported for the tests)
+from fixtures.processes import terminate
 
 MOSQUITTO = shutil.which("mosquitto") or (
     "/usr/sbin/mosquitto" if os.path.exists("/usr/sbin/mosquitto") else None
@@ -149,13 +149,7 @@ class Mosquitto:
         """SIGTERM (the broker saves its persistent sessions), then wait; SIGKILL if it hangs."""
         if self.proc is None:
             return
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        terminate(self.proc)
         if self.proc.stderr:
             self.proc.stderr.close()
         self.proc = None

@@ -13,13 +13,13 @@ from __future__ import annotations
 import functools
 import os
 import select
-import signal
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
 from fixtures.ports import free_port
+from fixtures.processes import terminate
 
 SYSTEM_PYTHON = "/usr/bin/python3"
 SERVER = Path(__file__).resolve().parent / "rtsp_server.py"
@@ -122,16 +122,9 @@ class RtspCamera:
         """SIGTERM (the server closes every client), then wait; SIGKILL if it hangs."""
         if self.proc is None:
             return
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        self.returncode = terminate(self.proc)
         if self.proc.stdout:
             self.proc.stdout.close()
-        self.returncode = self.proc.returncode
         self.proc = None
 
     @property

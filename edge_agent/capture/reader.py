@@ -1,8 +1,7 @@
 """The capture thread of one camera: source -> latest-frame slot, until stop or the end of a clip.
 
 - Every good frame gets the next seq number and ts=time.time() and goes into the slot (put never
-  blocks), then to the on_frame callbacks (cheap observers; an exception there is logged and
-  counted as 'errors', it never stops capture).
+  blocks).
 - A bad frame (a failed read of a live stream, a wrong shape or dtype) is skipped and counted
   as 'bad_frames'.
 - A stream (URL or device) that cannot be opened, closes, or fails MAX_READ_FAILURES reads in a
@@ -26,7 +25,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 
 import numpy as np
 
@@ -63,7 +62,6 @@ class CaptureThread:
         slot: LatestFrameSlot,
         stats: CameraStats,
         stop: threading.Event,
-        on_frame: Iterable[Callable[[Frame], None]] = (),
         *,
         opener: Callable[..., VideoSource] = open_source,
     ):
@@ -71,7 +69,6 @@ class CaptureThread:
         self.slot = slot
         self.stats = stats
         self.stop = stop
-        self.on_frame = list(on_frame)
         self.finished = False  # a file source ended (end of a clip, or it could not be opened)
         self.failed: str | None = None  # why a file source ended without playing (else None)
         self.seq = 0
@@ -92,67 +89,77 @@ class CaptureThread:
     # ------------------------------------------------------------------ loop
     def _run(self) -> None:
         cfg = self.camera.source
-        name = self.camera.name
         delay = cfg.reconnect_initial_s
         ever_connected = False
         outage = _Outage(time.monotonic())  # the first attempt counts as the start of an outage
         while not self.stop.is_set():
-            source = None
-            try:
-                source = self._opener(cfg)
-            except SourceError as exc:
-                if cfg.file is not None:
-                    return self._file_failed(explain_failure(cfg))
-                self._open_failed(outage, exc)
-            except Exception as exc:  # an unexpected backend error must not kill capture
-                if cfg.file is not None:
-                    log.exception("camera %s: opening %s failed", name, self._name)
-                    return self._file_failed(f"{type(exc).__name__}: {exc}")
-                log.exception("camera %s: opening %s failed", name, self._name)
-                outage.logged(time.monotonic())
+            source = self._open(outage)
+            if source is _GAVE_UP:
+                return
             if source is None:
                 self.stats.set_state(connected=False)
                 self._wait_backoff(delay)
                 delay = min(delay * 2, cfg.reconnect_max_s)
                 continue
-
-            if ever_connected:
-                self.stats.inc("reconnects")
-                log.info(
-                    "camera %s: stream %s recovered after %.1f s down",
-                    name,
-                    self._name,
-                    time.monotonic() - outage.since,
-                )
-            else:
-                log.info("camera %s: connected to %s", name, self._name)
+            self._log_connected(ever_connected, outage)
             ever_connected = True
             delay = cfg.reconnect_initial_s
-            self.stats.set_state(connected=True)
-            try:
-                ended = self._read_until_lost(source)
-            finally:
-                source.release()
-                self.stats.set_state(connected=False)
-            if ended:
-                if source.error and cfg.file is not None:
-                    return self._file_failed(source.error)
-                self.finished = True
-                log.info("camera %s: %s finished (end of clip)", name, self._name)
+            if self._play(source) or self.stop.is_set():
                 return
-            if self.stop.is_set():
-                return
-            outage = _Outage(time.monotonic())
-            outage.logged(outage.since)
-            log.warning(
-                "camera %s: stream %s lost; reconnecting with backoff %.1f..%.1f s",
-                name,
-                self._name,
-                cfg.reconnect_initial_s,
-                cfg.reconnect_max_s,
-            )
+            outage = self._lost()
             self._wait_backoff(delay)
             delay = min(delay * 2, cfg.reconnect_max_s)
+
+    def _open(self, outage: _Outage):
+        """The opened source; None to retry after the backoff; _GAVE_UP for a file that cannot play."""
+        cfg, name = self.camera.source, self.camera.name
+        try:
+            return self._opener(cfg)
+        except SourceError as exc:
+            if cfg.file is not None:
+                self._file_failed(explain_failure(cfg))
+                return _GAVE_UP
+            self._open_failed(outage, exc)
+        except Exception as exc:  # an unexpected backend error must not kill capture
+            log.exception("camera %s: opening %s failed", name, self._name)
+            if cfg.file is not None:
+                self._file_failed(f"{type(exc).__name__}: {exc}")
+                return _GAVE_UP
+            outage.logged(time.monotonic())
+        return None
+
+    def _log_connected(self, ever_connected: bool, outage: _Outage) -> None:
+        if ever_connected:
+            self.stats.inc("reconnects")
+            log.info("camera %s: stream %s recovered after %.1f s down", self.camera.name, self._name,
+                     time.monotonic() - outage.since)
+        else:
+            log.info("camera %s: connected to %s", self.camera.name, self._name)
+
+    def _play(self, source: VideoSource) -> bool:
+        """Read the source until lost (False) or the end of a file (True: capture is over)."""
+        self.stats.set_state(connected=True)
+        try:
+            ended = self._read_until_lost(source)
+        finally:
+            source.release()
+            self.stats.set_state(connected=False)
+        if not ended:
+            return False
+        if source.error and self.camera.source.file is not None:
+            self._file_failed(source.error)
+        else:
+            self.finished = True
+            log.info("camera %s: %s finished (end of clip)", self.camera.name, self._name)
+        return True
+
+    def _lost(self) -> _Outage:
+        cfg = self.camera.source
+        outage = _Outage(time.monotonic())
+        outage.logged(outage.since)
+        log.warning("camera %s: stream %s lost; reconnecting with backoff %.1f..%.1f s",
+                    self.camera.name, self._name, cfg.reconnect_initial_s, cfg.reconnect_max_s)
+        return outage
 
     def _open_failed(self, outage: _Outage, exc: SourceError) -> None:
         """Log a failed open of a stream: WARNING at the start of an outage and every LOG_REPEAT_S."""
@@ -228,13 +235,10 @@ class CaptureThread:
             frame = Frame(camera=self.camera.name, seq=self.seq, ts=time.time(), image=image)
             self.stats.inc("frames")
             self.slot.put(frame)
-            for fn in self.on_frame:
-                try:
-                    fn(frame)
-                except Exception:
-                    self.stats.inc("errors")
-                    log.exception("camera %s: on_frame callback failed", self.camera.name)
         return False
+
+
+_GAVE_UP = object()  # _open: a file source that cannot be played (capture ends)
 
 
 class _Outage:

@@ -1,4 +1,4 @@
-"""ConfigStore: the running config (installer's base + box's overlay), atomic saves, change listeners.
+"""ConfigStore: the running config (installer's base + box's overlay), atomic saves.
 
 One owner per file. The base file (``agent.yaml``) is the installer's: Ansible renders it and this
 store never writes it. Every change made on the box (config API, web page, MQTT live commands) is
@@ -45,7 +45,6 @@ from edge_agent.config.schema import AgentConfig
 
 log = logging.getLogger(__name__)
 
-Listener = Callable[[AgentConfig, AgentConfig], None]  # (old, new)
 
 HEADER = (
     "# On-box changes over {base}, written by the agent (config API, web page, MQTT commands).\n"
@@ -60,7 +59,6 @@ class ConfigStore:
         self.path = Path(path)  # the base file (the installer's)
         self.overlay_path = ov.overlay_path_for(self.path)
         self._lock = threading.RLock()
-        self._listeners: list[Listener] = []
         layers = load_layers(self.path, self.overlay_path, warn=config is None)
         self._base_data, self._base = layers.base_data, layers.base
         self._overlay = layers.overlay
@@ -95,32 +93,19 @@ class ConfigStore:
         """Held by callers that read, change and save as one step (e.g. the config API)."""
         return self._lock
 
-    def add_listener(self, fn: Listener) -> None:
-        """fn(old, new) is called after every successful save (exceptions are logged, not raised)."""
-        with self._lock:
-            self._listeners.append(fn)
-
-    def remove_listener(self, fn: Listener) -> None:
-        with self._lock:
-            if fn in self._listeners:
-                self._listeners.remove(fn)
-
     def save(self, new: AgentConfig) -> AgentConfig:
-        """Save `new` as the overlay over the base (atomically), then notify listeners.
+        """Save `new` as the overlay over the base (atomically).
 
         Raises ConfigError when `new` changes the camera list or does not survive the round trip
         through the overlay file (nothing is written). Returns the config as the next start reads it.
         """
         with self._lock:
             text, checked, data = self._round_trip(new)
-            old = self._config
             if text is None:
                 self._move_aside()
             else:
                 self._write_atomic(text)
             self._config, self._overlay = checked, data
-            listeners = list(self._listeners)
-        self._notify(listeners, old, checked)
         return checked
 
     def check(self, new: AgentConfig) -> AgentConfig:
@@ -133,26 +118,14 @@ class ConfigStore:
         first (the running agent); if it raises, nothing changed. The overlay becomes its .bak."""
         with self._lock:
             base_data, base = read_base(self.path)
-            old = self._config
             if apply is not None:
                 apply(base)
             self._move_aside()
             self._base_data, self._base, self._overlay, self._stale = base_data, base, {}, []
             self._config = base
-            listeners = list(self._listeners)
         log.info("on-box changes reset: %s moved to %s; %s applies alone", self.overlay_path,
                  self.backup_path.name, self.path)
-        self._notify(listeners, old, base)
         return base
-
-    def reload(self) -> AgentConfig:
-        """Read both files again (e.g. after a manual edit); raises ConfigError and keeps the old config."""
-        with self._lock:
-            layers = load_layers(self.path, self.overlay_path)
-            self._base_data, self._base, self._overlay = layers.base_data, layers.base, layers.overlay
-            self._stale = ov.camera_entries(layers.overlay, layers.ignored_cameras)
-            self._config = layers.config
-            return self._config
 
     # ------------------------------------------------------------------ overlay text
     def _round_trip(self, new: AgentConfig) -> tuple[str | None, AgentConfig, dict[str, Any]]:
@@ -180,14 +153,6 @@ class ConfigStore:
                 str(self.overlay_path), ["the config does not read back as written (unsupported value)"]
             )
         return text, checked, parsed
-
-    @staticmethod
-    def _notify(listeners: list[Listener], old: AgentConfig, new: AgentConfig) -> None:
-        for fn in listeners:
-            try:
-                fn(old, new)
-            except Exception:
-                log.exception("config change listener %r failed", fn)
 
     # ------------------------------------------------------------------ file handling
     def _temp_prefix(self, target: Path | None = None) -> str:

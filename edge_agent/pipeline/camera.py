@@ -20,8 +20,8 @@ import numpy as np
 
 from edge_agent.config.schema import CameraConfig
 from edge_agent.media import encode_jpeg
+from edge_agent.pipeline.jobs import EndJob, JobQueue
 from edge_agent.pipeline.stats import CameraStats
-from edge_agent.pipeline.worker import EndJob, JobQueue
 from edge_agent.publish.base import Publisher
 from edge_agent.records import Frame, Job, MotionResult, new_event_id
 

@@ -1,10 +1,4 @@
-"""The enhancement worker and the bounded job queue that feeds it.
-
-Camera loops put motion frames (Job) and motion ends (EndJob) into one JobQueue; put() never
-blocks. When the queue is full the newest frame of a camera replaces that camera's oldest queued
-frame (coalesce), or else the oldest queued frame is dropped; both count 'jobs_dropped'. End
-markers are tiny and never dropped. Jobs of one camera are handed out one at a time, in order,
-so a camera's events are published in order even with several worker threads.
+"""The enhancement worker: takes jobs from the JobQueue (jobs.py) and publishes events.
 
 Worker.process(job): [low-light if dark] -> [face detect on the original, the enhanced frame or
 both (faces.detect_on; each face records which) -> crop with margin -> face SR] ->
@@ -28,115 +22,12 @@ import numpy as np
 from edge_agent.config.schema import AgentConfig, CameraConfig, FacesConfig
 from edge_agent.enhance.faces import brighten_to_mid, detect_faces
 from edge_agent.enhance.tensors import luma
+from edge_agent.pipeline.jobs import EndJob, JobQueue
 from edge_agent.pipeline.stats import CameraStats
 from edge_agent.publish.base import Publisher
 from edge_agent.records import EnhancedEvent, FaceResult, Job, ModelInfo
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(slots=True)
-class EndJob:
-    """Motion ended: publish the event's 'end' phase (after its queued frames)."""
-
-    event_id: str
-    camera: str
-    started_at: float
-    ended_at: float
-    frame_seq: int = 0  # the last frame the camera loop saw
-
-
-# --------------------------------------------------------------------------- queue
-
-
-class JobQueue:
-    def __init__(self, maxsize: int, stats: Mapping[str, CameraStats] | None = None):
-        if maxsize < 1:
-            raise ValueError("maxsize must be >= 1")
-        self.maxsize = maxsize
-        self._stats = stats or {}
-        self._items: list[Job | EndJob] = []
-        self._busy: set[str] = set()
-        self._cond = threading.Condition()
-        self._closed = False
-
-    def _count_drop(self, camera: str) -> None:
-        st = self._stats.get(camera)
-        if st is not None:
-            st.inc("jobs_dropped")
-
-    def frames_queued(self) -> int:
-        with self._cond:
-            return sum(1 for j in self._items if isinstance(j, Job))
-
-    def put(self, job: Job | EndJob) -> None:
-        """Never blocks. Returns at once; a dropped or coalesced frame is counted."""
-        with self._cond:
-            if self._closed:
-                self._count_drop(job.camera)
-                return
-            if isinstance(job, Job):
-                frames = [i for i, j in enumerate(self._items) if isinstance(j, Job)]
-                if len(frames) >= self.maxsize:
-                    same = [i for i in frames if self._items[i].camera == job.camera]
-                    if same:
-                        i = same[0]
-                        old = self._items[i]
-                        if old.event_id == job.event_id:
-                            if old.phase == "new":
-                                job.phase = "new"  # keep the event's start (with the newer frame)
-                            self._items[i] = job  # in place: stays ahead of the event's end
-                        else:  # an older event's frame: drop it, queue the new one after its end
-                            del self._items[i]
-                            self._items.append(job)
-                        self._count_drop(job.camera)
-                        self._cond.notify_all()
-                        return
-                    old = self._items.pop(frames[0])
-                    self._count_drop(old.camera)
-            self._items.append(job)
-            self._cond.notify_all()
-
-    def get(self, timeout: float | None = None) -> Job | EndJob | None:
-        """The oldest job of a camera no other worker is busy with; None on timeout or close."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        with self._cond:
-            while True:
-                for i, job in enumerate(self._items):
-                    if job.camera not in self._busy:
-                        self._busy.add(job.camera)
-                        return self._items.pop(i)
-                if self._closed:
-                    return None
-                left = None if deadline is None else deadline - time.monotonic()
-                if left is not None and left <= 0:
-                    return None
-                self._cond.wait(left)
-
-    def done(self, job: Job | EndJob) -> None:
-        with self._cond:
-            self._busy.discard(job.camera)
-            self._cond.notify_all()
-
-    def idle(self) -> bool:
-        with self._cond:
-            return not self._items and not self._busy
-
-    def wait_idle(self, timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while self._items or self._busy:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return False
-                self._cond.wait(left)
-            return True
-
-    def close(self) -> None:
-        """Wake every waiting get(); queued jobs can still be taken."""
-        with self._cond:
-            self._closed = True
-            self._cond.notify_all()
 
 
 # --------------------------------------------------------------------------- stages
@@ -313,9 +204,7 @@ class Worker:
         """Run the stages on one motion frame; never raises for a stage failure."""
         site, cam = self._camera_cfg(job.camera)
         st = self._stat(job.camera)
-        stages = self.stages
         t_all = time.perf_counter()
-        original = job.frame.image
         event = EnhancedEvent(
             event_id=job.event_id,
             camera=job.camera,
@@ -324,85 +213,104 @@ class Worker:
             ts=job.frame.ts,
             started_at=job.frame.ts if started_at is None else started_at,
             frame_seq=job.frame.seq,
-            original=original,
+            original=job.frame.image,
             motion_boxes=list(job.motion.boxes),
         )
-
-        def timed(stage: str, ms: float) -> None:
-            event.stage_ms[stage] = ms
-            st.observe_ms(stage, ms)
-
-        event.luma = luma(original)
-        enhanced = None
-        ll = cam.low_light
-        if ll.enabled and "low_light" in stages.unavailable and event.luma < ll.luma_threshold:
-            event.errors.append("low_light: model unavailable; original published")
-        if ll.enabled and stages.low_light is not None and event.luma < ll.luma_threshold:
-            t = time.perf_counter()
-            try:
-                with stages.low_light_lock:
-                    enhanced = stages.low_light.enhance(original, ll.ratio, max_pixels=ll.max_pixels,
-                                                        gray_saturation=cam.health.ir_gray_saturation)
-                event.stages.append("low_light")
-                st.inc("enhanced")
-                if "low_light" in stages.models:
-                    event.models.append(stages.models["low_light"])
-            except Exception as exc:
-                log.exception("low-light enhancement failed on camera %s", job.camera)
-                st.inc("errors")
-                event.errors.append(f"low_light: {type(exc).__name__}: {exc}")
-            timed("low_light", (time.perf_counter() - t) * 1000.0)
-        event.enhanced = enhanced
-
+        event.luma = luma(event.original)
+        event.enhanced = self._enhance(job, cam, event, st)
         fc = cam.faces
-        if fc.enabled and fc.max_faces > 0 and stages.face_detector is not None and stages.crop is not None:
-            t = time.perf_counter()
-            found: list[tuple[tuple, str]] = []
-            try:
-                detector = self._detector(job.camera, fc)
-                regions = list(job.motion.boxes) or None  # search only where things moved
-                found = detect_faces(detector, fc, original, enhanced, regions)
-                event.stages.append("face_detect")
-                info = stages.models.get("face_detect")
-                if info is not None and getattr(detector, "kind", None) == "cnn":
-                    event.models.append(info)
-            except Exception as exc:
-                log.exception("face detection failed on camera %s", job.camera)
-                st.inc("errors")
-                event.errors.append(f"face_detect: {type(exc).__name__}: {exc}")
-            timed("face_detect", (time.perf_counter() - t) * 1000.0)
-            found = found[: fc.max_faces]
-            sr_ms = 0.0
-            for b, found_in in found:
-                score = float(b[4]) if len(b) > 4 else 1.0
-                try:
-                    crop, box = self._face_crop(original, enhanced, b, fc)
-                except Exception as exc:
-                    st.inc("errors")
-                    event.errors.append(f"face_crop: {type(exc).__name__}: {exc}")
-                    continue
-                sr = None
-                if fc.super_resolve and "face_sr" in stages.unavailable and "face_sr: model unavailable" not in event.errors:
-                    event.errors.append("face_sr: model unavailable")
-                if fc.super_resolve and stages.face_sr is not None:
-                    t = time.perf_counter()
-                    try:
-                        with stages.face_sr_lock:
-                            sr = stages.face_sr.upscale(_bounded(crop, fc.sr_max_input))
-                        st.inc("faces_sr")
-                    except Exception as exc:
-                        log.exception("face super-resolution failed on camera %s", job.camera)
-                        st.inc("errors")
-                        event.errors.append(f"face_sr: {type(exc).__name__}: {exc}")
-                    sr_ms += (time.perf_counter() - t) * 1000.0
-                event.faces.append(FaceResult(box=tuple(int(v) for v in box), score=score, crop=crop, sr=sr,
-                                              frame=found_in))
-            st.inc("faces", len(event.faces))
-            if any(f.sr is not None for f in event.faces):
-                event.stages.append("face_sr")
-                if "face_sr" in stages.models:
-                    event.models.append(stages.models["face_sr"])
-            if sr_ms:
-                timed("face_sr", sr_ms)
-        timed("total", (time.perf_counter() - t_all) * 1000.0)
+        if fc.enabled and fc.max_faces > 0 and self.stages.face_detector is not None and self.stages.crop is not None:
+            found = self._detect(job, fc, event, st)
+            self._faces(job, fc, found, event, st)
+        _timed(event, st, "total", (time.perf_counter() - t_all) * 1000.0)
         return event
+
+    def _enhance(self, job: Job, cam, event: EnhancedEvent, st: CameraStats):
+        """The low-light stage: the enhanced frame, or None (bright enough, off, or failed)."""
+        stages, ll = self.stages, cam.low_light
+        dark = ll.enabled and event.luma < ll.luma_threshold
+        if dark and "low_light" in stages.unavailable:
+            event.errors.append("low_light: model unavailable; original published")
+        if not dark or stages.low_light is None:
+            return None
+        t = time.perf_counter()
+        enhanced = None
+        try:
+            with stages.low_light_lock:
+                enhanced = stages.low_light.enhance(event.original, ll.ratio, max_pixels=ll.max_pixels,
+                                                    gray_saturation=cam.health.ir_gray_saturation)
+            event.stages.append("low_light")
+            st.inc("enhanced")
+            if "low_light" in stages.models:
+                event.models.append(stages.models["low_light"])
+        except Exception as exc:
+            log.exception("low-light enhancement failed on camera %s", job.camera)
+            st.inc("errors")
+            event.errors.append(f"low_light: {type(exc).__name__}: {exc}")
+        _timed(event, st, "low_light", (time.perf_counter() - t) * 1000.0)
+        return enhanced
+
+    def _detect(self, job: Job, fc: FacesConfig, event: EnhancedEvent, st: CameraStats) -> list[tuple[tuple, str]]:
+        """Face boxes (with the frame each was found in), searched only where things moved."""
+        t = time.perf_counter()
+        found: list[tuple[tuple, str]] = []
+        try:
+            detector = self._detector(job.camera, fc)
+            regions = list(job.motion.boxes) or None
+            found = detect_faces(detector, fc, event.original, event.enhanced, regions)
+            event.stages.append("face_detect")
+            info = self.stages.models.get("face_detect")
+            if info is not None and getattr(detector, "kind", None) == "cnn":
+                event.models.append(info)
+        except Exception as exc:
+            log.exception("face detection failed on camera %s", job.camera)
+            st.inc("errors")
+            event.errors.append(f"face_detect: {type(exc).__name__}: {exc}")
+        _timed(event, st, "face_detect", (time.perf_counter() - t) * 1000.0)
+        return found[: fc.max_faces]
+
+    def _faces(self, job: Job, fc: FacesConfig, found, event: EnhancedEvent, st: CameraStats) -> None:
+        """A crop per face box and, where on, its super-resolved version."""
+        stages = self.stages
+        sr_ms = 0.0
+        for b, found_in in found:
+            score = float(b[4]) if len(b) > 4 else 1.0
+            try:
+                crop, box = self._face_crop(event.original, event.enhanced, b, fc)
+            except Exception as exc:
+                st.inc("errors")
+                event.errors.append(f"face_crop: {type(exc).__name__}: {exc}")
+                continue
+            if fc.super_resolve and "face_sr" in stages.unavailable and "face_sr: model unavailable" not in event.errors:
+                event.errors.append("face_sr: model unavailable")
+            sr = None
+            if fc.super_resolve and stages.face_sr is not None:
+                t = time.perf_counter()
+                sr = self._super_resolve(job, crop, fc, event, st)
+                sr_ms += (time.perf_counter() - t) * 1000.0
+            event.faces.append(FaceResult(box=tuple(int(v) for v in box), score=score, crop=crop, sr=sr,
+                                          frame=found_in))
+        st.inc("faces", len(event.faces))
+        if any(f.sr is not None for f in event.faces):
+            event.stages.append("face_sr")
+            if "face_sr" in stages.models:
+                event.models.append(stages.models["face_sr"])
+        if sr_ms:
+            _timed(event, st, "face_sr", sr_ms)
+
+    def _super_resolve(self, job: Job, crop, fc: FacesConfig, event: EnhancedEvent, st: CameraStats):
+        try:
+            with self.stages.face_sr_lock:
+                sr = self.stages.face_sr.upscale(_bounded(crop, fc.sr_max_input))
+            st.inc("faces_sr")
+            return sr
+        except Exception as exc:
+            log.exception("face super-resolution failed on camera %s", job.camera)
+            st.inc("errors")
+            event.errors.append(f"face_sr: {type(exc).__name__}: {exc}")
+            return None
+
+
+def _timed(event: EnhancedEvent, st: CameraStats, stage: str, ms: float) -> None:
+    event.stage_ms[stage] = ms
+    st.observe_ms(stage, ms)

@@ -13,12 +13,12 @@ import time
 
 import numpy as np
 import pytest
+from fixtures.recording_slot import RecordingSlot
 from rtsp import RtspCamera
 
 import edge_agent.capture.reader as reader_mod
 from edge_agent.capture.probe import explain
 from edge_agent.capture.reader import CaptureThread
-from edge_agent.capture.slot import LatestFrameSlot
 from edge_agent.config.schema import CameraConfig
 from edge_agent.pipeline.stats import CameraStats
 
@@ -37,7 +37,7 @@ class Capture:
         self.frames: list = []
         self.arrivals: list[float] = []  # time.monotonic() of every frame
         self.thread = CaptureThread(
-            self.camera, LatestFrameSlot(self.stats), self.stats, self.stop, on_frame=[self._seen]
+            self.camera, RecordingSlot(self.stats, self._seen), self.stats, self.stop
         )
 
     def _seen(self, frame) -> None:

@@ -8,6 +8,7 @@ import time
 import cv2
 import numpy as np
 from fixtures.mjpeg_server import MjpegServer, free_port
+from fixtures.recording_slot import RecordingSlot
 
 from edge_agent.capture.reader import CaptureThread
 from edge_agent.capture.slot import LatestFrameSlot
@@ -38,7 +39,7 @@ def test_corrupt_jpegs_in_a_live_stream_are_skipped_and_counted():
     seen = []
     with server:
         thread = CaptureThread(
-            _camera(server.url), LatestFrameSlot(stats), stats, stop, on_frame=[seen.append]
+            _camera(server.url), RecordingSlot(stats, seen.append), stats, stop
         )
         thread.start()
         assert _wait(lambda: stats.get("frames") >= 40, 10.0)
@@ -81,10 +82,9 @@ def test_wrong_shape_or_dtype_is_skipped_and_counted():
     with MjpegServer(fps=50) as server:
         thread = CaptureThread(
             _camera(server.url),
-            LatestFrameSlot(stats),
+            RecordingSlot(stats, seen.append),
             stats,
             stop,
-            on_frame=[seen.append],
             opener=lambda cfg: Mangling(open_source(cfg)),
         )
         thread.start()
@@ -169,7 +169,7 @@ def test_fps_limit_thins_a_live_stream_without_falling_behind():
     seen = []
     with MjpegServer(fps=50) as server:
         thread = CaptureThread(
-            _camera(server.url, fps_limit=10.0), LatestFrameSlot(stats), stats, stop, on_frame=[seen.append]
+            _camera(server.url, fps_limit=10.0), RecordingSlot(stats, seen.append), stats, stop
         )
         thread.start()
         assert _wait(lambda: len(seen) >= 2, 5.0)

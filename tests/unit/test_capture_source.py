@@ -9,9 +9,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from fixtures.recording_slot import RecordingSlot
 
 from edge_agent.capture.reader import CaptureThread
-from edge_agent.capture.slot import LatestFrameSlot
 from edge_agent.capture.source import SourceError, open_source
 from edge_agent.config.schema import CameraConfig, SourceConfig
 from edge_agent.pipeline.stats import CameraStats
@@ -80,7 +80,7 @@ def test_non_looping_file_finishes_the_thread(tmp_path):
     cam = CameraConfig(name="cam", source=SourceConfig(file=clip, fps_limit=120.0))
     stats = CameraStats("cam")
     seen = []
-    thread = CaptureThread(cam, LatestFrameSlot(stats), stats, threading.Event(), on_frame=[seen.append])
+    thread = CaptureThread(cam, RecordingSlot(stats, seen.append), stats, threading.Event())
     thread.start()
     thread.join(timeout=5.0)
     assert not thread.is_alive() and thread.finished

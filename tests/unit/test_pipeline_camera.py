@@ -13,8 +13,8 @@ from edge_agent.config.loader import parse_config
 from edge_agent.demo import generate_night_clip
 from edge_agent.motion.gate import MotionGate
 from edge_agent.pipeline.camera import CameraLoop, LatestSnapshots
+from edge_agent.pipeline.jobs import EndJob, JobQueue
 from edge_agent.pipeline.stats import CameraStats
-from edge_agent.pipeline.worker import EndJob, JobQueue
 from edge_agent.publish.local import LocalDirectoryPublisher
 from edge_agent.records import Job
 

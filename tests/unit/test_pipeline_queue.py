@@ -7,8 +7,8 @@ import time
 
 import numpy as np
 
+from edge_agent.pipeline.jobs import EndJob, JobQueue
 from edge_agent.pipeline.stats import CameraStats
-from edge_agent.pipeline.worker import EndJob, JobQueue
 from edge_agent.records import Frame, Job, MotionResult
 
 

@@ -14,8 +14,9 @@ from edge_agent.enhance.face_sr import FaceSuperResolver
 from edge_agent.enhance.faces import FaceDetector, crop_with_margin
 from edge_agent.enhance.low_light import LowLightEnhancer
 from edge_agent.inference.loader import load_model
+from edge_agent.pipeline.jobs import EndJob, JobQueue
 from edge_agent.pipeline.stats import CameraStats
-from edge_agent.pipeline.worker import EndJob, JobQueue, Stages, Worker
+from edge_agent.pipeline.worker import Stages, Worker
 from edge_agent.publish.local import LocalDirectoryPublisher
 from edge_agent.records import Frame, Job, MotionResult
 

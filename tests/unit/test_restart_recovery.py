@@ -13,13 +13,15 @@ import numpy as np
 import pytest
 import yaml
 
-from edge_agent.app import Agent, run_agent
+from edge_agent.app import Agent
 from edge_agent.config.loader import parse_config
+from edge_agent.pipeline.jobs import EndJob
 from edge_agent.pipeline.open_events import OpenEvents
 from edge_agent.pipeline.restart import StateDirError
-from edge_agent.pipeline.worker import EndJob, Stages
+from edge_agent.pipeline.worker import Stages
 from edge_agent.publish.event_json import encode_event
 from edge_agent.records import Frame, Job, MotionResult
+from edge_agent.run import run_agent
 
 T0 = 1_700_000_000.0
 
