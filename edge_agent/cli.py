@@ -48,12 +48,6 @@ def _cmd_enhance(args: argparse.Namespace) -> int:
     return run_enhance(args)
 
 
-def _cmd_receive(args: argparse.Namespace) -> int:
-    from edge_agent.publish.receiver import run_receiver
-
-    return run_receiver(args)
-
-
 def _cmd_hash_password(args: argparse.Namespace) -> int:
     from edge_agent.api.auth import hash_password_cli
 
@@ -87,9 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--precision", choices=["int8", "fp32"], default="int8")
     s.set_defaults(func=_cmd_enhance)
 
-    s = sub.add_parser("receive", help="control-room receiver: store events from all sites")
-    s.add_argument("--config", required=True, type=Path, help="receiver YAML config")
-    s.set_defaults(func=_cmd_receive)
+    from edge_agent.control_room.cli import add_commands
+
+    add_commands(sub)  # receive, verify-evidence
 
     s = sub.add_parser("check-config", help="validate a config file and exit")
     s.add_argument("config", type=Path)

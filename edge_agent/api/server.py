@@ -59,34 +59,41 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def start_api_server(
-    agent: AgentPort, store: ConfigStore, api_cfg: ApiConfig | None = None, *, startup_timeout: float = 15.0
-) -> ApiServer:
-    """Bind api.bind:api.port (0 = a free port), serve in a daemon thread, return once it accepts."""
-    cfg = api_cfg or store.config.api
-    sock = _bind(cfg.bind, cfg.port)
+def serve_app(app, bind: str, port: int, name: str, *, trusted_proxies: list[str] | tuple = (),
+              startup_timeout: float = 15.0) -> ApiServer:
+    """Bind bind:port (0 = a free port), serve app with uvicorn in a daemon thread, return once it accepts."""
+    sock = _bind(bind, port)
     config = uvicorn.Config(
-        create_app(store, agent),
+        app,
         log_level="warning",
         access_log=False,  # request lines are not needed and may carry query strings
         lifespan="on",
         server_header=False,
         timeout_graceful_shutdown=5,
-        # X-Forwarded-For is believed only from api.trusted_proxies; by default nobody (uvicorn's own
+        # X-Forwarded-For is believed only from the trusted proxies; by default nobody (uvicorn's own
         # default trusts loopback, which lets any local client pick the address the throttle keys on)
-        proxy_headers=bool(cfg.trusted_proxies),
-        forwarded_allow_ips=list(cfg.trusted_proxies) or None,
+        proxy_headers=bool(trusted_proxies),
+        forwarded_allow_ips=list(trusted_proxies) or None,
     )
     server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="config-api", daemon=True)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name=name, daemon=True)
     thread.start()
     deadline = time.monotonic() + startup_timeout
     while not server.started:
         if not thread.is_alive() or time.monotonic() > deadline:
             server.should_exit = True
             sock.close()
-            raise RuntimeError(f"the config API did not start on {cfg.bind}:{cfg.port}")
+            raise RuntimeError(f"the {name} did not start on {bind}:{port}")
         time.sleep(0.02)
-    handle = ApiServer(server, thread, sock)
+    return ApiServer(server, thread, sock)
+
+
+def start_api_server(
+    agent: AgentPort, store: ConfigStore, api_cfg: ApiConfig | None = None, *, startup_timeout: float = 15.0
+) -> ApiServer:
+    """The box's config API on api.bind:api.port."""
+    cfg = api_cfg or store.config.api
+    handle = serve_app(create_app(store, agent), cfg.bind, cfg.port, "config-api",
+                       trusted_proxies=cfg.trusted_proxies, startup_timeout=startup_timeout)
     log.info("config API listening on %s", handle.url)
     return handle

@@ -13,7 +13,7 @@ from mosquitto import Mosquitto, make_event, wait_for
 
 from edge_agent.config.schema import MqttConfig
 from edge_agent.publish.mqtt import MqttPublisher
-from edge_agent.publish.receiver_config import load_receiver_config
+from edge_agent.control_room.config import load_receiver_config
 
 KEY = "cli-site-key-0123456789abc"
 

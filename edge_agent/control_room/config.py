@@ -1,4 +1,5 @@
-"""The control-room receiver's config file (validated like the agent's: unknown keys are errors)."""
+"""The control room's config file: the receiver and its operators' console (validated like the
+agent's: unknown keys are errors)."""
 
 from __future__ import annotations
 
@@ -33,12 +34,43 @@ class ReceiverMqttConfig(MqttConnectionConfig):
     reconnect_max_s: float = Field(default=30.0, gt=0, le=3600)
 
 
+class OperatorConfig(StrictModel):
+    """An operator account. password_hash: from `edge-agent hash-password` (scrypt)."""
+
+    name: str = Field(pattern=NAME_RE)
+    password_hash: str = Field(min_length=20)
+    role: Literal["operator", "viewer"] = Field(
+        default="viewer", description="operator: may put events on hold; viewer: reads only"
+    )
+
+
+class ConsoleConfig(StrictModel):
+    enabled: bool = False
+    bind: str = "127.0.0.1"
+    port: int = Field(default=8090, ge=0, le=65535, description="0 = a free port (tests)")
+    session_ttl_s: float = Field(default=8 * 3600, ge=60, le=7 * 86400, description="a login lasts this long")
+    secure_cookies: bool = Field(
+        default=False, description="send the session cookie over HTTPS only (set it behind a TLS proxy)"
+    )
+    operators: list[OperatorConfig] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _accounts(self) -> ConsoleConfig:
+        names = [o.name for o in self.operators]
+        if len(set(names)) != len(names):
+            raise ValueError("operator names must be unique")
+        if self.enabled and not self.operators:
+            raise ValueError("the console is enabled but has no operators: add one (edge-agent hash-password)")
+        return self
+
+
 class ReceiverConfig(StrictModel):
     mqtt: ReceiverMqttConfig = Field(default_factory=ReceiverMqttConfig)
     store_dir: Path = Field(default=Path("received"), description="dated folder tree + index.sqlite3")
     sites: dict[str, SiteKeyConfig] = Field(default_factory=dict, description="per-site HMAC keys")
     require_signature: bool = Field(default=False, description="flag unsigned events from every site")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    console: ConsoleConfig = Field(default_factory=ConsoleConfig)
 
     @model_validator(mode="after")
     def _site_names(self) -> ReceiverConfig:

@@ -1,7 +1,7 @@
 """Control-room receiver: `edge-agent receive --config FILE`.
 
 Subscribes to <prefix>/+/+/# (every site and camera), stores events, images and alerts in a dated
-folder tree with a SQLite index (receiver_store.py), checks every image against the sha256 its
+folder tree with a SQLite index (store.py), checks every image against the sha256 its
 event announced and every signature against the site's key. Anything that does not match is
 stored with a flag and logged at ERROR; replays (the agent resends after a lost PUBACK or after
 an outage) are recognised and never stored twice. It uses a persistent MQTT session by default,
@@ -18,10 +18,17 @@ import threading
 import time
 from typing import Any
 
-from edge_agent.broker.connection import build_client, connect_and_wait, explain_connect_error
+from edge_agent.broker.connection import (
+    Backoff,
+    ProblemLog,
+    build_client,
+    connect_and_wait,
+    explain_connect_error,
+    lost_reason,
+)
 from edge_agent.config.loader import ConfigError
-from edge_agent.publish.receiver_config import ReceiverConfig, load_receiver_config
-from edge_agent.publish.receiver_store import ReceiverStore
+from edge_agent.control_room.config import ReceiverConfig, load_receiver_config
+from edge_agent.control_room.store import ReceiverStore
 from edge_agent.publish.signing import SigningKeyError, load_key, verify
 from edge_agent.publish.topics import TopicError, all_sites_filter, check_segment, parse
 
@@ -150,7 +157,7 @@ class Receiver:
     def run(self) -> None:
         """Connect, subscribe and store until stop(); reconnects with backoff, never raises for the network."""
         mcfg = self.cfg.mqtt
-        delay, last_problem = 1.0, None
+        backoff, problems = Backoff(1.0, mcfg.reconnect_max_s), ProblemLog(log)
         while not self._stop.is_set():
             try:
                 client = build_client(mcfg, mcfg.client_id or "nightwatch-receiver", clean_session=not mcfg.persistent_session)
@@ -160,16 +167,20 @@ class Receiver:
             else:
                 level = logging.ERROR
             if refused:
-                if refused != last_problem:
-                    log.log(level, "%s; retrying", refused)
-                last_problem = refused
-                self._stop.wait(delay)
-                delay = min(delay * 2, mcfg.reconnect_max_s)
+                problems.report(level, refused, "; retrying")
+                self._stop.wait(backoff.failed())
                 continue
-            delay, last_problem = 1.0, None
+            backoff.reset()
+            problems.clear()
             lost = threading.Event()
+            why: list[str] = []
             client.on_message = lambda _c, _u, msg: self.handle(msg.topic, msg.payload)
-            client.on_disconnect = lambda *_a, _lost=lost: _lost.set()
+
+            def on_disconnect(c, _u, _flags, reason_code, _props, _lost=lost, _why=why) -> None:
+                _why.append(lost_reason(c, reason_code))
+                _lost.set()
+
+            client.on_disconnect = on_disconnect
             # `connected` means ready to receive: set once the broker acknowledged the subscription
             mid = client.subscribe(all_sites_filter(self.prefix), qos=1)[1]
             client.on_subscribe = lambda _c, _u, m, *_a, _mid=mid: self.connected.set() if m == _mid else None
@@ -178,7 +189,8 @@ class Receiver:
                 client.loop(timeout=0.1)
             self.connected.clear()
             if lost.is_set() and not self._stop.is_set():
-                log.warning("receiver lost the connection to %s:%d; reconnecting", mcfg.host, mcfg.port)
+                log.warning("receiver lost the connection to %s:%d (%s); reconnecting", mcfg.host, mcfg.port,
+                            why[0] if why else "no reason given")
             try:
                 client.disconnect()
             except Exception:
@@ -221,9 +233,24 @@ def run_receiver(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGINT, _stop)
     signal.signal(signal.SIGTERM, _stop)
+    console = None
+    if cfg.console.enabled:
+        from edge_agent.control_room.console.server import start_console
+
+        try:
+            console = start_console(cfg)
+        except (OSError, RuntimeError) as exc:
+            print(f"edge-agent receive: cannot start the console on {cfg.console.bind}:{cfg.console.port}: {exc}",
+                  flush=True)
+            store.close()
+            return 1
     log.info("receiver storing into %s (keys for %d site(s))", cfg.store_dir, len(keys))
     t0 = time.monotonic()
-    receiver.run()
-    store.close()
+    try:
+        receiver.run()
+    finally:
+        if console is not None:
+            console.stop()
+        store.close()
     log.info("receiver stopped after %.0f s (%d flagged, %d duplicates ignored)", time.monotonic() - t0, receiver.flagged, store.duplicates)
     return 0

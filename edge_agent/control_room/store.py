@@ -17,6 +17,7 @@ import json
 import os
 import re
 import sqlite3
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -76,8 +77,9 @@ class ReceiverStore:
     def __init__(self, root: str | Path):
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(self.root / "index.sqlite3", check_same_thread=False)
+        self.db = sqlite3.connect(self.root / "index.sqlite3", check_same_thread=False, timeout=30)
         self.db.execute("PRAGMA journal_mode=WAL")
+        self._lock = threading.RLock()  # one connection, used from the console's request threads too
         self.db.executescript(SCHEMA)
         self.db.commit()
         self.duplicates = 0
@@ -222,9 +224,22 @@ class ReceiverStore:
 
     # ------------------------------------------------------------------ reading (tests, tools)
     def query(self, sql: str, params: tuple = ()) -> list[dict[str, Any]]:
-        cur = self.db.execute(sql, params)
-        cols = [d[0] for d in cur.description]
-        return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+        with self._lock:
+            cur = self.db.execute(sql, params)
+            cols = [d[0] for d in cur.description]
+            return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+
+    def execute(self, sql: str, params: tuple = ()) -> int:
+        """One write, committed; returns the rows it changed."""
+        with self._lock:
+            cur = self.db.execute(sql, params)
+            self.db.commit()
+            return cur.rowcount
+
+    def executescript(self, sql: str) -> None:
+        with self._lock:
+            self.db.executescript(sql)
+            self.db.commit()
 
     def event_doc(self, row: dict[str, Any]) -> dict[str, Any]:
         return json.loads((self.root / row["path"]).read_text(encoding="utf-8"))
