@@ -321,8 +321,8 @@ def make_event(
 
 def start_receiver(store_dir: Path, port: int, keys: dict[str, bytes] | None = None, **mqtt):
     """A control-room Receiver (persistent session) running in a thread, connected."""
-    from edge_agent.control_room.ingest import Receiver
     from edge_agent.control_room.config import ReceiverConfig
+    from edge_agent.control_room.ingest import Receiver
     from edge_agent.control_room.store import ReceiverStore
 
     cfg = ReceiverConfig.model_validate(

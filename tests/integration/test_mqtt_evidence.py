@@ -9,10 +9,10 @@ import pytest
 from mosquitto import Mosquitto, Sniffer, free_port, make_event, wait_for
 
 from edge_agent.config.schema import MqttConfig
-from edge_agent.publish.mqtt import MqttPublisher
-from edge_agent.control_room.ingest import Receiver
 from edge_agent.control_room.config import ReceiverConfig
+from edge_agent.control_room.ingest import Receiver
 from edge_agent.control_room.store import ReceiverStore
+from edge_agent.publish.mqtt import MqttPublisher
 from edge_agent.publish.spool import Message, decode_record, encode_record
 
 KEY = "test-site-key-0123456789abcdef"

@@ -12,8 +12,8 @@ import yaml
 from mosquitto import Mosquitto, make_event, wait_for
 
 from edge_agent.config.schema import MqttConfig
-from edge_agent.publish.mqtt import MqttPublisher
 from edge_agent.control_room.config import load_receiver_config
+from edge_agent.publish.mqtt import MqttPublisher
 
 KEY = "cli-site-key-0123456789abc"
 
