@@ -7,10 +7,10 @@ import re
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
 from edge_agent.config.loader import load_config
-from edge_agent.config.schema import NAME_RE, MqttConnectionConfig, StrictModel
+from edge_agent.config.schema import NAME_RE, PASSWORD_HASH_RE, MqttConnectionConfig, StrictModel
 
 
 class SiteKeyConfig(StrictModel):
@@ -38,10 +38,18 @@ class OperatorConfig(StrictModel):
     """An operator account. password_hash: from `edge-agent hash-password` (scrypt)."""
 
     name: str = Field(pattern=NAME_RE)
-    password_hash: str = Field(min_length=20)
+    password_hash: SecretStr = Field(description="scrypt$n$r$p$salt$hash, from `nightwatch-control-room hash-password`")
     role: Literal["operator", "viewer"] = Field(
         default="viewer", description="operator: may put events on hold; viewer: reads only"
     )
+
+
+    @field_validator("password_hash")
+    @classmethod
+    def _hash_format(cls, v: SecretStr) -> SecretStr:
+        if not re.match(PASSWORD_HASH_RE, v.get_secret_value()):
+            raise ValueError("not a hash made by `nightwatch-control-room hash-password` (scrypt$n$r$p$salt$hash)")
+        return v
 
 
 class ConsoleConfig(StrictModel):

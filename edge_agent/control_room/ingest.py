@@ -69,10 +69,10 @@ class Receiver:
         except Exception:
             log.exception("could not store the message on %s", topic)
 
-    def _reject(self, topic: str, reason: str) -> None:
+    def _reject(self, topic: str, reason: str, payload: bytes = b"") -> None:
         self.flagged += 1
         log.error("REJECTED message on %s: %s", topic, reason)
-        self.store.add_rejected(topic, reason)
+        self.store.add_rejected(topic, reason, payload)
 
     def _signature(self, site: str, doc: dict[str, Any]) -> tuple[str, str | None]:
         """(signature status, flag or None). Status: valid, invalid, unsigned, unverified (no key)."""
@@ -112,7 +112,7 @@ class Receiver:
             for name in doc.get("images") or {}:
                 check_segment(name, "image name")
         except (ValueError, UnicodeDecodeError, TopicError) as exc:
-            self._reject(topic, f"bad event document: {exc}")
+            self._reject(topic, f"bad event document: {exc}", payload)
             return
         flags: list[str] = []
         if doc.get("site") != site or doc.get("camera") != camera:
@@ -144,7 +144,7 @@ class Receiver:
             if not doc.get("alert_id"):
                 raise ValueError("alert_id missing")
         except (ValueError, UnicodeDecodeError) as exc:
-            self._reject(topic, f"bad alert document: {exc}")
+            self._reject(topic, f"bad alert document: {exc}", payload)
             return
         sig, flag = self._signature(site, doc)
         if flag:

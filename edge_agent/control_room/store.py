@@ -59,6 +59,7 @@ CREATE TABLE IF NOT EXISTS rejected (
 CREATE INDEX IF NOT EXISTS images_by_event ON images (site, event_id);
 """
 
+MAX_KEPT_REJECTED = 1 << 20  # bytes of a refused message kept for inspection
 _DAY_RE = re.compile(r"^(\d{4})(\d{2})(\d{2})T")
 
 
@@ -218,8 +219,12 @@ class ReceiverStore:
         self.db.execute("INSERT INTO availability (site, state, received_at) VALUES (?,?,?)", (site, state, time.time()))
         self.db.commit()
 
-    def add_rejected(self, topic: str, reason: str) -> None:
-        self.db.execute("INSERT INTO rejected (topic, reason, received_at) VALUES (?,?,?)", (topic, reason, time.time()))
+    def add_rejected(self, topic: str, reason: str, payload: bytes = b"") -> None:
+        """Keep a refused message for inspection: its topic, the reason, and its first MiB under rejected/."""
+        now = time.time()
+        cur = self.db.execute("INSERT INTO rejected (topic, reason, received_at) VALUES (?,?,?)", (topic, reason, now))
+        name = f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime(now))}-{cur.lastrowid:06d}.bin"
+        _write(self.root / "rejected" / name, payload[:MAX_KEPT_REJECTED])
         self.db.commit()
 
     # ------------------------------------------------------------------ reading (tests, tools)

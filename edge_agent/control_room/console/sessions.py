@@ -52,7 +52,7 @@ class Sessions:
     def login(self, name: str, password: str) -> tuple[str, Session] | None:
         """(cookie token, session) for a right name and password, else None."""
         account = next((o for o in self.cfg.operators if o.name == name), None)
-        ok = verify_password(password, account.password_hash if account else _DUMMY_HASH)
+        ok = verify_password(password, account.password_hash.get_secret_value() if account else _DUMMY_HASH)
         if not ok or account is None:
             return None
         token = secrets.token_urlsafe(32)

@@ -36,6 +36,9 @@ function showLogin() {
   state.me = null;
   if (state.source) { state.source.close(); state.source = null; }
   $("main-view").hidden = true; $("login-view").hidden = false; $("logout").hidden = true; $("who").textContent = "";
+  // nothing of the last operator's view is left for the next one
+  state.current = null; state.page = 1;
+  $("filters").reset(); $("event-view").hidden = true; $("tab-events").hidden = false;
 }
 
 function showMain() {
