@@ -79,6 +79,12 @@ class ReceiverConfig(StrictModel):
     require_signature: bool = Field(default=False, description="flag unsigned events from every site")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     console: ConsoleConfig = Field(default_factory=ConsoleConfig)
+    retention_days: float | None = Field(
+        default=None, gt=0, le=36500,
+        description="delete events that started longer ago than this (files and rows), except those on hold; "
+        "unset: keep everything",
+    )
+    retention_check_s: float = Field(default=3600.0, ge=10, le=86400, description="how often retention runs")
 
     @model_validator(mode="after")
     def _site_names(self) -> ReceiverConfig:

@@ -244,11 +244,19 @@ def run_receiver(args: argparse.Namespace) -> int:
                   flush=True)
             store.close()
             return 1
-    log.info("receiver storing into %s (keys for %d site(s))", cfg.store_dir, len(keys))
+    retention = None
+    if cfg.retention_days is not None:
+        from edge_agent.control_room.retention import RetentionThread
+
+        retention = RetentionThread(ReceiverStore(cfg.store_dir), cfg.retention_days, cfg.retention_check_s).start()
+    log.info("receiver storing into %s (keys for %d site(s)%s)", cfg.store_dir, len(keys),
+             f", events kept {cfg.retention_days:g} day(s) unless on hold" if retention else "")
     t0 = time.monotonic()
     try:
         receiver.run()
     finally:
+        if retention is not None:
+            retention.stop()
         if console is not None:
             console.stop()
         store.close()

@@ -1,0 +1,31 @@
+"""Retention deletes old events (rows and files) except those on hold, and logs each one."""
+
+from __future__ import annotations
+
+import logging
+
+from fixtures.control_room import fill
+
+from edge_agent.control_room import queries
+from edge_agent.control_room.retention import purge
+from edge_agent.control_room.store import ReceiverStore
+
+
+def test_old_events_go_held_and_recent_ones_stay(tmp_path, caplog):
+    ids = fill(tmp_path / "rx")  # 6 events, started 1_700_000_000 + 60 n (n = 1..6)
+    store = ReceiverStore(tmp_path / "rx")
+    queries.ensure_schema(store)
+    held = ids["door"][0]
+    assert queries.set_hold(store, "site1", held, "olga", True)
+    folders = {e: next((tmp_path / "rx").rglob(e)) for cam in ids.values() for e in cam}
+    now = 1_700_000_000 + 60 * 4 + 30 + 86400  # a day and 30 s after event 4 started
+    with caplog.at_level(logging.INFO, logger="edge_agent.control_room.retention"):
+        deleted = purge(store, days=1.0, now=now)
+    old = {e for cam in ids.values() for e in cam[:2]} - {held}  # events 1..4 started before the cutoff
+    assert {e for _s, e in deleted} == old
+    left = {r["event_id"] for r in store.query("SELECT DISTINCT event_id FROM events")}
+    assert left == {held, ids["door"][2], ids["yard"][2]}
+    assert not store.query("SELECT * FROM images WHERE event_id IN (%s)" % ",".join("?" * len(old)), tuple(old))
+    assert all(not folders[e].exists() for e in old) and folders[held].exists()
+    assert sum("retention: deleted event" in r.getMessage() for r in caplog.records) == len(old)
+    assert purge(store, days=1.0, now=now) == []  # nothing twice
