@@ -25,7 +25,8 @@ def test_old_events_go_held_and_recent_ones_stay(tmp_path, caplog):
     assert {e for _s, e in deleted} == old
     left = {r["event_id"] for r in store.query("SELECT DISTINCT event_id FROM events")}
     assert left == {held, ids["door"][2], ids["yard"][2]}
-    assert not store.query("SELECT * FROM images WHERE event_id IN (%s)" % ",".join("?" * len(old)), tuple(old))
+    left_images = {r["event_id"] for r in store.query("SELECT DISTINCT event_id FROM images")}
+    assert not left_images & old
     assert all(not folders[e].exists() for e in old) and folders[held].exists()
     assert sum("retention: deleted event" in r.getMessage() for r in caplog.records) == len(old)
     assert purge(store, days=1.0, now=now) == []  # nothing twice
