@@ -49,13 +49,13 @@ def export_event(store, detail: dict[str, Any], operator: str) -> bytes:
     sums = []
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
         for m in messages:
-            z.writestr(f"event/{Path(m['path']).name}", (store.root / m["path"]).read_bytes())
+            z.writestr(f"event/{Path(m['path']).name}", store.read(m["path"]))
         for img in images:
             if not img["path"]:
                 continue
             name = f"{img['seq']:03d}-{img['name']}"
             try:
-                z.writestr(f"images/{name}", (store.root / img["path"]).read_bytes())
+                z.writestr(f"images/{name}", store.read(img["path"]))
             except OSError:
                 continue  # missing on disk: verification.json and verify-evidence say so
             if img["expected_sha256"]:

@@ -12,12 +12,6 @@ from typing import Any
 
 from edge_agent.media import sha256_hex
 
-HOLDS = """
-CREATE TABLE IF NOT EXISTS holds (
-    site TEXT NOT NULL, event_id TEXT NOT NULL, operator TEXT NOT NULL, at REAL NOT NULL,
-    PRIMARY KEY (site, event_id)
-);
-"""
 MAX_PER_PAGE = 200
 
 
@@ -33,59 +27,56 @@ class EventFilter:
 
 
 def ensure_schema(store) -> None:
-    store.executescript(HOLDS)
-
-
-def _where(f: EventFilter) -> tuple[str, list[Any]]:
-    clauses, params = [], []
-    for column, value in (("e.site", f.site), ("e.camera", f.camera)):
-        if value is not None:
-            clauses.append(f"{column} = ?")
-            params.append(value)
-    having, hparams = [], []
-    if f.since is not None:
-        having.append("MIN(COALESCE(e.started_at, e.ts)) >= ?")
-        hparams.append(f.since)
-    if f.until is not None:
-        having.append("MIN(COALESCE(e.started_at, e.ts)) <= ?")
-        hparams.append(f.until)
-    if f.has_faces is not None:
-        having.append("(faces > 0) = ?")
-        hparams.append(int(f.has_faces))
-    if f.flagged is not None:
-        having.append("(flags > 0) = ?")
-        hparams.append(int(f.flagged))
-    if f.held is not None:
-        having.append("(h.event_id IS NOT NULL) = ?")
-        hparams.append(int(f.held))
-    where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
-    hav = ("HAVING " + " AND ".join(having)) if having else ""
-    return f"{where} GROUP BY e.site, e.event_id {hav}", params + hparams
+    """The holds table is part of the store's schema (store.py); kept for callers of old."""
 
 
 _GROUPED = """
 SELECT e.site, e.camera, e.event_id,
        MIN(COALESCE(e.started_at, e.ts)) AS started_at, MAX(e.ts) AS last_ts, MAX(e.id) AS last_row,
-       GROUP_CONCAT(DISTINCT e.phase) AS phases,
+       MAX(CASE WHEN e.phase = 'end' THEN 1 ELSE 0 END) AS ended,
        (SELECT COUNT(*) FROM images i WHERE i.site = e.site AND i.event_id = e.event_id AND i.role = 'face') AS faces,
-       (SUM(e.flag IS NOT NULL) + (SELECT COUNT(*) FROM images i WHERE i.site = e.site
+       (SUM(CASE WHEN e.flag IS NOT NULL THEN 1 ELSE 0 END) + (SELECT COUNT(*) FROM images i WHERE i.site = e.site
             AND i.event_id = e.event_id AND (i.flag IS NOT NULL OR i.status = 'mismatch'))) AS flags,
        MAX(CASE WHEN e.signature = 'invalid' THEN 1 ELSE 0 END) AS bad_signature,
-       h.operator AS held_by
+       MAX(h.operator) AS held_by
 FROM events e LEFT JOIN holds h ON h.site = e.site AND h.event_id = e.event_id
 """
+
+
+def _where(f: EventFilter) -> tuple[str, list[Any]]:
+    """(inner WHERE ... GROUP BY, outer WHERE) over the grouped events, and their parameters."""
+    inner, params = [], []
+    for column, value in (("e.site", f.site), ("e.camera", f.camera)):
+        if value is not None:
+            inner.append(f"{column} = ?")
+            params.append(value)
+    outer = []
+    if f.since is not None:
+        outer.append("g.started_at >= ?")
+        params.append(f.since)
+    if f.until is not None:
+        outer.append("g.started_at <= ?")
+        params.append(f.until)
+    for test, value in (("g.faces > 0", f.has_faces), ("g.flags > 0", f.flagged), ("g.held_by IS NOT NULL", f.held)):
+        if value is not None:
+            outer.append(f"(CASE WHEN {test} THEN 1 ELSE 0 END) = ?")
+            params.append(int(value))
+    where = ("WHERE " + " AND ".join(inner)) if inner else ""
+    out = ("WHERE " + " AND ".join(outer)) if outer else ""
+    return f"SELECT * FROM ({_GROUPED} {where} GROUP BY e.site, e.camera, e.event_id) AS g {out}", params
 
 
 def list_events(store, f: EventFilter, page: int = 1, per_page: int = 50) -> dict[str, Any]:
     """Newest first; page counts from 1."""
     per_page = max(1, min(MAX_PER_PAGE, per_page))
     page = max(1, page)
-    tail, params = _where(f)
-    total = store.query(f"SELECT COUNT(*) AS n FROM ({_GROUPED} {tail})", tuple(params))[0]["n"]
-    rows = store.query(f"{_GROUPED} {tail} ORDER BY started_at DESC, e.event_id DESC LIMIT ? OFFSET ?",
+    grouped, params = _where(f)
+    total = store.query(f"SELECT COUNT(*) AS n FROM ({grouped}) AS c", tuple(params))[0]["n"]
+    rows = store.query(f"{grouped} ORDER BY g.started_at DESC, g.event_id DESC LIMIT ? OFFSET ?",
                        tuple(params) + (per_page, (page - 1) * per_page))
     for r in rows:
-        r["phases"] = sorted(set((r["phases"] or "").split(",")) - {""})
+        r["ended"] = bool(r["ended"])
+        r["bad_signature"] = bool(r["bad_signature"])
         r["flagged"] = bool(r.pop("flags"))
         r["held"] = r["held_by"] is not None
     return {"total": total, "page": page, "per_page": per_page, "events": rows}
@@ -107,7 +98,7 @@ def _check_image(store, img: dict[str, Any]) -> dict[str, Any]:
     out["sha256_now"] = None
     if img["path"]:
         try:
-            out["sha256_now"] = sha256_hex((store.root / img["path"]).read_bytes())
+            out["sha256_now"] = sha256_hex(store.read(img["path"]))
         except OSError:
             out["sha256_now"] = None
     if img["expected_sha256"] is None:
@@ -165,7 +156,8 @@ def set_hold(store, site: str, event_id: str, operator: str, hold: bool) -> bool
     if not store.query("SELECT 1 AS x FROM events WHERE site = ? AND event_id = ? LIMIT 1", (site, event_id)):
         return False
     if hold:
-        store.execute("INSERT OR REPLACE INTO holds (site, event_id, operator, at) VALUES (?,?,?,?)",
+        store.execute("INSERT INTO holds (site, event_id, operator, at) VALUES (?,?,?,?) ON CONFLICT (site, event_id)"
+                      " DO UPDATE SET operator = excluded.operator, at = excluded.at",
                       (site, event_id, operator, time.time()))
     else:
         store.execute("DELETE FROM holds WHERE site = ? AND event_id = ?", (site, event_id))
@@ -192,7 +184,8 @@ def alerts(store, state: str | None = None, limit: int = 200) -> list[dict[str, 
 
 def sites(store) -> list[dict[str, Any]]:
     last = {r["site"]: r for r in store.query(
-        "SELECT site, state, MAX(received_at) AS last_seen FROM availability GROUP BY site")}
+        "SELECT a.site, a.state, a.received_at AS last_seen FROM availability a"
+        " WHERE a.id = (SELECT MAX(b.id) FROM availability b WHERE b.site = a.site)")}
     cams: dict[str, set] = {}
     for r in store.query("SELECT DISTINCT site, camera FROM events"):
         cams.setdefault(r["site"], set()).add(r["camera"])

@@ -4,7 +4,6 @@ except the events an operator put on hold. Every deleted event is logged."""
 from __future__ import annotations
 
 import logging
-import shutil
 import threading
 import time
 
@@ -18,16 +17,14 @@ def purge(store, days: float, now: float | None = None) -> list[tuple[str, str]]
     queries.ensure_schema(store)
     cutoff = (time.time() if now is None else now) - days * 86400
     old = store.query(
-        "SELECT e.site, e.camera, e.event_id, MIN(COALESCE(e.started_at, e.ts, e.received_at)) AS started"
+        "SELECT * FROM (SELECT e.site, e.camera, e.event_id, MIN(COALESCE(e.started_at, e.ts, e.received_at)) AS started"
         " FROM events e LEFT JOIN holds h ON h.site = e.site AND h.event_id = e.event_id"
-        " WHERE h.event_id IS NULL GROUP BY e.site, e.event_id HAVING started < ?", (cutoff,))
+        " WHERE h.event_id IS NULL GROUP BY e.site, e.camera, e.event_id) AS g WHERE g.started < ?", (cutoff,))
     deleted = []
     for ev in old:
-        folder = store.event_dir(ev["site"], ev["camera"], ev["event_id"])
-        files = sum(1 for p in folder.rglob("*") if p.is_file()) if folder.is_dir() else 0
         store.execute("DELETE FROM images WHERE site = ? AND event_id = ?", (ev["site"], ev["event_id"]))
         store.execute("DELETE FROM events WHERE site = ? AND event_id = ?", (ev["site"], ev["event_id"]))
-        shutil.rmtree(folder, ignore_errors=True)
+        files = store.blobs.delete_prefix(store.event_dir(ev["site"], ev["camera"], ev["event_id"]))
         log.info("retention: deleted event %s/%s/%s (started %s, %d file(s))", ev["site"], ev["camera"],
                  ev["event_id"], time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime(ev["started"])), files)
         deleted.append((ev["site"], ev["event_id"]))

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response, status
-from fastapi.responses import FileResponse, StreamingResponse
+from fastapi.responses import StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 
@@ -146,12 +146,15 @@ def create_console(store, cfg: ConsoleConfig, *, sessions: Sessions | None = Non
                         headers={"Content-Disposition": f'attachment; filename="{event_id}.zip"'})
 
     @app.get("/api/images/{image_id}")
-    def image(image_id: int, s: Annotated[Session, Depends(session)]) -> FileResponse:
+    def image(image_id: int, s: Annotated[Session, Depends(session)]) -> Response:
         row = queries.image_row(store, image_id)
-        if row is None or not row["path"] or not (store.root / row["path"]).is_file():
+        try:
+            data = store.read(row["path"]) if row is not None and row["path"] else None
+        except OSError:
+            data = None
+        if data is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, "no such image")
-        mime = mimetypes.guess_type(row["name"])[0] or "application/octet-stream"
-        return FileResponse(store.root / row["path"], media_type=mime)
+        return Response(data, media_type=mimetypes.guess_type(row["name"])[0] or "application/octet-stream")
 
     # ------------------------------------------------------------------ alerts, sites, live updates
     @app.get("/api/alerts")

@@ -70,7 +70,7 @@ async function loadEvents() {
     const tags = [e.flagged ? "FLAGGED" : "", e.held ? "on hold" : "", e.bad_signature ? "bad signature" : ""].filter(Boolean);
     const row = el("tr", { class: "ev" + (e.flagged ? " flag" : ""), "data-site": e.site, "data-event": e.event_id },
       el("td", {}, utc(e.started_at)), el("td", {}, e.site), el("td", {}, e.camera), el("td", {}, e.event_id),
-      el("td", {}, e.faces), el("td", {}, tags.join(", ") || e.phases.join("/")));
+      el("td", {}, e.faces), el("td", {}, tags.join(", ") || (e.ended ? "ended" : "in progress")));
     row.addEventListener("click", () => openEvent(e.site, e.event_id));
     return row;
   }));

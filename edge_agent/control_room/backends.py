@@ -1,0 +1,195 @@
+"""Where the control room keeps things: the index (SQLite in the store folder, or PostgreSQL) and
+the image and message files (the store folder, or an S3-compatible object store). One interface
+each, so the store, the console and retention never know which.
+
+SQL is written once, in the dialect both speak (`?` placeholders, ON CONFLICT, CASE, RETURNING);
+PostgreSQL gets `%s` placeholders and BIGSERIAL ids.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Any
+
+
+class Index:
+    """A database connection shared by threads (one lock). query -> list of dicts; execute commits."""
+
+    dialect = ""
+
+    def query(self, sql: str, params: tuple = ()) -> list[dict[str, Any]]:
+        raise NotImplementedError
+
+    def execute(self, sql: str, params: tuple = ()) -> int:
+        """Run one statement and commit; the number of rows it changed."""
+        raise NotImplementedError
+
+    def script(self, sql: str) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+
+class SqliteIndex(Index):
+    dialect = "sqlite"
+    ID = "INTEGER PRIMARY KEY"
+
+    def __init__(self, path: Path):
+        self.db = sqlite3.connect(path, check_same_thread=False, timeout=30)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self._lock = threading.RLock()
+
+    def query(self, sql: str, params: tuple = ()) -> list[dict[str, Any]]:
+        with self._lock:
+            cur = self.db.execute(sql, params)
+            cols = [d[0] for d in cur.description]
+            rows = [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+            if self.db.in_transaction:  # an INSERT ... RETURNING
+                self.db.commit()
+            return rows
+
+    def execute(self, sql: str, params: tuple = ()) -> int:
+        with self._lock:
+            cur = self.db.execute(sql, params)
+            self.db.commit()
+            return cur.rowcount
+
+    def script(self, sql: str) -> None:
+        with self._lock:
+            self.db.executescript(sql)
+            self.db.commit()
+
+    def close(self) -> None:
+        self.db.close()
+
+
+class PostgresIndex(Index):
+    dialect = "postgresql"
+    ID = "BIGSERIAL PRIMARY KEY"
+
+    def __init__(self, dsn: str):
+        import psycopg
+        from psycopg.rows import dict_row
+
+        self.db = psycopg.connect(dsn, row_factory=dict_row, autocommit=False)
+        self._lock = threading.RLock()
+
+    @staticmethod
+    def _sql(sql: str) -> str:
+        return sql.replace("%", "%%").replace("?", "%s")
+
+    def query(self, sql: str, params: tuple = ()) -> list[dict[str, Any]]:
+        with self._lock:
+            try:
+                with self.db.cursor() as cur:
+                    cur.execute(self._sql(sql), params)
+                    rows = cur.fetchall() if cur.description else []
+                self.db.commit()
+                return [dict(r) for r in rows]
+            except Exception:
+                self.db.rollback()
+                raise
+
+    def execute(self, sql: str, params: tuple = ()) -> int:
+        with self._lock:
+            try:
+                with self.db.cursor() as cur:
+                    cur.execute(self._sql(sql), params)
+                    n = cur.rowcount
+                self.db.commit()
+                return n
+            except Exception:
+                self.db.rollback()
+                raise
+
+    def script(self, sql: str) -> None:
+        with self._lock:
+            with self.db.cursor() as cur:
+                for statement in (s.strip() for s in sql.split(";")):
+                    if statement:
+                        cur.execute(statement)
+            self.db.commit()
+
+    def close(self) -> None:
+        self.db.close()
+
+
+class Blobs:
+    """Files by key ('2026-12-03/site1/door/<event_id>/000-new.json')."""
+
+    def put(self, key: str, data: bytes) -> None:
+        raise NotImplementedError
+
+    def get(self, key: str) -> bytes:
+        """The bytes; OSError when there are none."""
+        raise NotImplementedError
+
+    def delete_prefix(self, prefix: str) -> int:
+        raise NotImplementedError
+
+
+class FolderBlobs(Blobs):
+    def __init__(self, root: Path):
+        self.root = Path(root)
+
+    def _path(self, key: str) -> Path:
+        path = (self.root / key).resolve()
+        if self.root.resolve() not in path.parents:
+            raise ValueError(f"key {key!r} leaves the store folder")
+        return path
+
+    def put(self, key: str, data: bytes) -> None:
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+
+    def get(self, key: str) -> bytes:
+        return self._path(key).read_bytes()
+
+    def delete_prefix(self, prefix: str) -> int:
+        import shutil
+
+        folder = self._path(prefix.rstrip("/"))
+        if not folder.is_dir():
+            return 0
+        n = sum(1 for p in folder.rglob("*") if p.is_file())
+        shutil.rmtree(folder, ignore_errors=True)
+        return n
+
+
+class S3Blobs(Blobs):
+    def __init__(self, endpoint: str | None, bucket: str, access_key: str | None, secret_key: str | None,
+                 region: str = "us-east-1"):
+        import boto3
+
+        self.bucket = bucket
+        self.s3 = boto3.client("s3", endpoint_url=endpoint, aws_access_key_id=access_key,
+                               aws_secret_access_key=secret_key, region_name=region)
+        try:
+            self.s3.head_bucket(Bucket=bucket)
+        except Exception:
+            self.s3.create_bucket(Bucket=bucket)
+
+    def put(self, key: str, data: bytes) -> None:
+        self.s3.put_object(Bucket=self.bucket, Key=key, Body=data)
+
+    def get(self, key: str) -> bytes:
+        try:
+            return self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+        except self.s3.exceptions.NoSuchKey as exc:
+            raise FileNotFoundError(key) from exc
+
+    def delete_prefix(self, prefix: str) -> int:
+        n = 0
+        for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix.rstrip("/") + "/"):
+            keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
+            if keys:
+                self.s3.delete_objects(Bucket=self.bucket, Delete={"Objects": keys})
+                n += len(keys)
+        return n
