@@ -72,6 +72,32 @@ class ConsoleConfig(StrictModel):
         return self
 
 
+class S3Config(StrictModel):
+    endpoint: str | None = Field(default=None, description="e.g. http://seaweed:8333; unset: AWS")
+    bucket: str = Field(default="nightwatch", pattern=r"^[a-z0-9][a-z0-9.-]{2,62}$")
+    region: str = "us-east-1"
+    access_key_env: str | None = Field(default=None, description="env var with the access key id")
+    secret_key_env: str | None = Field(default=None, description="env var with the secret key")
+
+
+class StorageConfig(StrictModel):
+    """The embedded default: the index in SQLite and the files in store_dir. For a control room
+    that grows: the index in PostgreSQL, the files in an S3-compatible object store."""
+
+    index: Literal["sqlite", "postgresql"] = "sqlite"
+    postgres_dsn_env: str | None = Field(
+        default=None, description="env var holding the libpq connection string (it carries the password)"
+    )
+    files: Literal["folder", "s3"] = "folder"
+    s3: S3Config = Field(default_factory=S3Config)
+
+    @model_validator(mode="after")
+    def _dsn(self) -> StorageConfig:
+        if self.index == "postgresql" and not self.postgres_dsn_env:
+            raise ValueError("index: postgresql needs postgres_dsn_env (the env var with the connection string)")
+        return self
+
+
 class ReceiverConfig(StrictModel):
     mqtt: ReceiverMqttConfig = Field(default_factory=ReceiverMqttConfig)
     store_dir: Path = Field(default=Path("received"), description="dated folder tree + index.sqlite3")
@@ -79,6 +105,7 @@ class ReceiverConfig(StrictModel):
     require_signature: bool = Field(default=False, description="flag unsigned events from every site")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     console: ConsoleConfig = Field(default_factory=ConsoleConfig)
+    storage: StorageConfig = Field(default_factory=StorageConfig)
     retention_days: float | None = Field(
         default=None, gt=0, le=36500,
         description="delete events that started longer ago than this (files and rows), except those on hold; "

@@ -28,7 +28,7 @@ from edge_agent.broker.connection import (
 )
 from edge_agent.config.loader import ConfigError
 from edge_agent.control_room.config import ReceiverConfig, load_receiver_config
-from edge_agent.control_room.store import ReceiverStore
+from edge_agent.control_room.store import ReceiverStore, StoreError, open_store
 from edge_agent.publish.signing import SigningKeyError, load_key, verify
 from edge_agent.publish.topics import TopicError, all_sites_filter, check_segment, parse
 
@@ -224,7 +224,11 @@ def run_receiver(args: argparse.Namespace) -> int:
         print(exc, flush=True)
         return 2
     logging.basicConfig(level=cfg.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    store = ReceiverStore(cfg.store_dir)
+    try:
+        store = open_store(cfg)
+    except StoreError as exc:
+        print(f"edge-agent receive: {exc}", flush=True)
+        return 1
     receiver = Receiver(cfg, store, keys)
 
     def _stop(signum, _frame) -> None:
@@ -248,7 +252,7 @@ def run_receiver(args: argparse.Namespace) -> int:
     if cfg.retention_days is not None:
         from edge_agent.control_room.retention import RetentionThread
 
-        retention = RetentionThread(ReceiverStore(cfg.store_dir), cfg.retention_days, cfg.retention_check_s).start()
+        retention = RetentionThread(open_store(cfg), cfg.retention_days, cfg.retention_check_s).start()
     log.info("receiver storing into %s (keys for %d site(s)%s)", cfg.store_dir, len(keys),
              f", events kept {cfg.retention_days:g} day(s) unless on hold" if retention else "")
     t0 = time.monotonic()

@@ -225,3 +225,34 @@ class ReceiverStore:
         key = f"rejected/{time.strftime('%Y%m%dT%H%M%S', time.gmtime(now))}-{row['id']:06d}.bin"
         self.blobs.put(key, payload[:MAX_KEPT_REJECTED])
         self.execute("UPDATE rejected SET path = ? WHERE id = ?", (key, row["id"]))
+
+
+class StoreError(Exception):
+    """The configured storage cannot be opened (names what and why; never the password)."""
+
+
+def open_store(cfg) -> ReceiverStore:
+    """The store a ReceiverConfig describes (a new connection each call)."""
+    import os
+
+    from edge_agent.control_room.backends import PostgresIndex, S3Blobs
+
+    st = cfg.storage
+    index = blobs = None
+    if st.index == "postgresql":
+        dsn = os.environ.get(st.postgres_dsn_env or "")
+        if not dsn:
+            raise StoreError(f"storage.postgres_dsn_env: the env var {st.postgres_dsn_env} is not set")
+        try:
+            index = PostgresIndex(dsn)
+        except Exception as exc:
+            raise StoreError(f"cannot connect to PostgreSQL ({type(exc).__name__}: {str(exc).splitlines()[0]})") from None
+    if st.files == "s3":
+        s3 = st.s3
+        try:
+            blobs = S3Blobs(s3.endpoint, s3.bucket, os.environ.get(s3.access_key_env or ""),
+                            os.environ.get(s3.secret_key_env or ""), s3.region)
+        except Exception as exc:
+            raise StoreError(f"cannot open the S3 bucket {s3.bucket} at {s3.endpoint or 'AWS'} "
+                             f"({type(exc).__name__}: {exc})") from None
+    return ReceiverStore(cfg.store_dir, index=index, blobs=blobs)

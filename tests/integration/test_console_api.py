@@ -15,7 +15,7 @@ from fixtures.control_room import KEY, OPERATOR, VIEWER, console_config, fill, t
 
 from edge_agent.control_room.console.app import create_console
 from edge_agent.control_room.console.sessions import Sessions
-from edge_agent.control_room.store import ReceiverStore
+from edge_agent.control_room.store import open_store
 
 
 class Clock:
@@ -27,13 +27,16 @@ class Clock:
 
 
 @pytest.fixture
-def console(tmp_path):
-    ids = fill(tmp_path / "received")
-    cfg = console_config(tmp_path / "received")
+def console(tmp_path, storage):
+    """The same suite on the embedded store and on PostgreSQL + S3 (conftest.storage)."""
+    ids = fill(tmp_path / "received", storage=storage)
+    cfg = console_config(tmp_path / "received", storage=storage)
     clock = Clock()
-    app = create_console(ReceiverStore(cfg.store_dir), cfg.console, sessions=Sessions(cfg.console, clock))
+    store = open_store(cfg)
+    app = create_console(store, cfg.console, sessions=Sessions(cfg.console, clock))
     with TestClient(app, base_url="http://127.0.0.1") as c:
-        yield c, ids, clock, tmp_path / "received"
+        yield c, ids, clock, store
+    store.close()
 
 
 def login(client, who) -> dict:

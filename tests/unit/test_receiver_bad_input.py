@@ -10,16 +10,17 @@ from mosquitto import make_event
 
 from edge_agent.control_room.config import ReceiverConfig
 from edge_agent.control_room.ingest import MAX_EVENT_BYTES, Receiver
-from edge_agent.control_room.store import ReceiverStore
+from edge_agent.control_room.store import open_store
 from edge_agent.publish.encoder import MessageEncoder
 from edge_agent.publish.topics import Topics
 
 KEY = b"bad-input-site-key-0123456789ab"
 
 
-def test_bad_messages_are_refused_kept_and_never_crash(tmp_path):
-    store = ReceiverStore(tmp_path / "rx")
-    rx = Receiver(ReceiverConfig.model_validate({"store_dir": str(tmp_path / "rx")}), store, {"site1": KEY})
+def test_bad_messages_are_refused_kept_and_never_crash(tmp_path, storage):
+    cfg = ReceiverConfig.model_validate({"store_dir": str(tmp_path / "rx"), "storage": storage})
+    store = open_store(cfg)
+    rx = Receiver(cfg, store, {"site1": KEY})
     base = "nightwatch/site1/cam1"
     rx.handle("other/thing", b"whatever")  # not ours: ignored
     rx.handle(f"{base}/event", b"\xff not json")
@@ -27,8 +28,8 @@ def test_bad_messages_are_refused_kept_and_never_crash(tmp_path):
     rejected = store.query("SELECT * FROM rejected ORDER BY id")
     assert [r["topic"] for r in rejected] == [f"{base}/event"] * 2
     assert "bad event document" in rejected[0]["reason"] and "too large" in rejected[1]["reason"]
-    kept = sorted((tmp_path / "rx" / "rejected").iterdir())
-    assert kept[0].read_bytes() == b"\xff not json" and kept[1].stat().st_size == 1 << 20
+    kept = [store.read(r["path"]) for r in rejected]
+    assert kept[0] == b"\xff not json" and len(kept[1]) == 1 << 20
 
     enc = MessageEncoder(Topics("nightwatch", "site1"), 1, KEY)
     messages = enc.event(make_event(n=1, faces=1))
