@@ -26,10 +26,6 @@ class EventFilter:
     held: bool | None = None
 
 
-def ensure_schema(store) -> None:
-    """The holds table is part of the store's schema (store.py); kept for callers of old."""
-
-
 _GROUPED = """
 SELECT e.site, e.camera, e.event_id,
        MIN(COALESCE(e.started_at, e.ts)) AS started_at, MAX(e.ts) AS last_ts, MAX(e.id) AS last_row,

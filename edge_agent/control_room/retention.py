@@ -7,14 +7,11 @@ import logging
 import threading
 import time
 
-from edge_agent.control_room import queries
-
 log = logging.getLogger(__name__)
 
 
 def purge(store, days: float, now: float | None = None) -> list[tuple[str, str]]:
     """Delete the events that started more than `days` ago and are not on hold; returns (site, event_id)."""
-    queries.ensure_schema(store)
     cutoff = (time.time() if now is None else now) - days * 86400
     old = store.query(
         "SELECT * FROM (SELECT e.site, e.camera, e.event_id, MIN(COALESCE(e.started_at, e.ts, e.received_at)) AS started"

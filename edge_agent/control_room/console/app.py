@@ -42,7 +42,6 @@ class Hold(BaseModel):
 
 def create_console(store, cfg: ConsoleConfig, *, sessions: Sessions | None = None) -> FastAPI:
     """store: a ReceiverStore of its own (its own database connection)."""
-    queries.ensure_schema(store)
     sessions = sessions or Sessions(cfg)
     app = FastAPI(title="Nightwatch control room", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.sessions = sessions
