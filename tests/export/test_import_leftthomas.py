@@ -37,7 +37,7 @@ def test_import_strict_loads_and_super_resolves(shared_dir, tmp_path):
     from export_tools.data.images import held_out_images
     from export_tools.data.lowres import DegradeSpec, bicubic_upscale, degrade
     from export_tools.export.metrics import y_psnr as psnr_y
-    from export_tools.training.srgan import upscale
+    from export_tools.training.sr_eval import upscale
 
     hr = np.ascontiguousarray(held_out_images()["astronaut"][40:168, 160:288])  # the face, 128x128
     lr = degrade(hr, DegradeSpec(scale=4), np.random.default_rng(0))

@@ -11,7 +11,8 @@ from pydantic import ValidationError
 
 from export_tools.export.metrics import PSNR_CAP_DB, y_psnr
 from export_tools.training.common import build_from_checkpoint, load_checkpoint
-from export_tools.training.srgan import Recipe, evaluate, load_recipe, train
+from export_tools.training.sr_eval import evaluate
+from export_tools.training.srgan import Recipe, load_recipe, train
 
 TINY = {
     "name": "tiny", "threads": 1, "max_iters": 6, "log_every": 2, "checkpoint_every_s": 1000,
