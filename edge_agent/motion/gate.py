@@ -18,15 +18,17 @@ Per frame (all on a small copy, cfg.frame_height rows, ~180 by default):
    noise_factor 0 keeps the fixed cfg.threshold;
 4. masked areas (cfg.masks, normalized polygons) are ignored; changed_fraction is the changed
    share of the unmasked pixels;
-5. a lighting jump (changed_fraction >= cfg.lighting_change_fraction: IR cut switch, lights on)
+5. a lighting jump (changed_fraction >= cfg.lighting_change_fraction, or the whole picture x1.5
+   brighter or darker from one frame to the next: IR cut switch, lights on)
    re-baselines the background and returns relit=True; it never turns motion ON and does not count
    toward min_motion_frames. A gradual global change (auto exposure, lamps warming up) is absorbed
-   by comparing against the background scaled by the ratio of mean brightness (frame / background);
-   a local change barely moves the mean, so real motion still stands out;
+   by comparing against the background scaled by the median ratio frame / background; a local
+   change does not move the median, so real motion still stands out;
 6. otherwise dilate, find contours, keep those with area >= cfg.min_area (fraction of the frame)
    and, when zones exist, those touching a zone; with cfg.reject_lighting, a region whose change
-   is the background's own texture scaled by a smooth light (see _relit) is a light sweeping over
-   the scene (headlights, a torch on a wall), not something moving in front of it;
+   fades out softly beyond its edge, or is the background's own texture scaled by a smooth light
+   (edge_agent.motion.lighting), is light on the scene (headlights, a torch on a wall, a lamp), not
+   something moving in front of it: it is no motion, and the background takes its new look at once;
 7. debounce: ON after cfg.min_motion_frames consecutive motion frames, OFF after cfg.off_delay_s
    seconds without motion.
 Boxes are normalized (x, y, w, h). Not thread-safe across update() callers, but reconfigure()
@@ -41,19 +43,21 @@ import cv2
 import numpy as np
 
 from edge_agent.config.schema import MotionConfig
+from edge_agent.motion import lighting
 from edge_agent.records import MotionResult
 
 _DILATE_KERNEL = np.ones((3, 3), np.uint8)
-_DILATE_ITERATIONS = 2
+_DILATE_ITERATIONS = lighting.GROW
+_RING_KERNEL = np.ones((2 * lighting.SOFT_RING + 1,) * 2, np.uint8)  # a light region's ring
 GAIN_DEADBAND = 0.03  # global brightness changes smaller than 3 % are not compensated
 GAIN_MAX = 2.0  # larger gradual changes end in a re-baseline anyway
+GAIN_JUMP = 1.5  # a global change this large from one frame to the next is a lighting jump
+GAIN_STEP = 6  # the median gain samples every 6th pixel of every 6th row of the small frame
+LIGHT_HOLD = 20  # frames the background holds still under a light before it learns it (~2 s)
 CHANGED_RATE = 0.1  # changed pixels join the background this much slower
 NOISE_RATE = 0.05  # running noise estimate: weight of each quiet frame
 NOISE_BINS, NOISE_RANGE = 128, 32.0  # histogram of |frame - background| for the robust median
 MAD_TO_SIGMA = 1.4826  # Gaussian sigma from the median absolute deviation
-RELIT_RATIO = 0.5  # a change the "light" model explains this much better is re-lit background
-RELIT_BOX = 7  # box filter size of the smooth light / overlay fields, in small-frame pixels
-RELIT_TEXTURE = 2.0  # decided only where the background's texture std exceeds this many noise sigmas
 
 
 def effective_threshold(threshold: int, sensitivity: float) -> int:
@@ -69,18 +73,22 @@ def noise_threshold(cfg: MotionConfig, noise_sigma: float | None) -> int:
     return int(min(cfg.threshold, max(floor, round(cfg.noise_factor * noise_sigma))))
 
 
+def hist_median(hist: np.ndarray) -> float:
+    """The median of a histogram as a fraction of its range (interpolated within the bin)."""
+    total = float(hist.sum())
+    cum = np.cumsum(hist)
+    i = min(int(np.searchsorted(cum, total / 2)), len(hist) - 1)
+    below = cum[i - 1] if i > 0 else 0.0
+    frac = (total / 2 - below) / max(hist[i], 1.0)
+    return (i + frac) / len(hist)
+
+
 def robust_sigma(diff: np.ndarray, mask: np.ndarray | None) -> float | None:
     """Gaussian sigma of a float |difference| image from its median (interpolated histogram)."""
     hist = cv2.calcHist([diff], [0], mask, [NOISE_BINS], [0.0, NOISE_RANGE]).ravel()
-    total = float(hist.sum())
-    if total < 100:
+    if float(hist.sum()) < 100:
         return None
-    cum = np.cumsum(hist)
-    i = int(np.searchsorted(cum, total / 2))
-    below = cum[i - 1] if i > 0 else 0.0
-    frac = (total / 2 - below) / max(hist[i], 1.0)
-    median = (i + frac) * NOISE_RANGE / NOISE_BINS
-    return MAD_TO_SIGMA * median
+    return MAD_TO_SIGMA * hist_median(hist) * NOISE_RANGE
 
 
 def small_size(height: int, width: int, frame_height: int) -> tuple[int, int]:
@@ -131,6 +139,8 @@ class MotionGate:
         self._streak = 0
         self._last_motion_ts: float | None = None
         self.noise_sigma: float | None = None  # running temporal noise of the blurred small frame
+        self._lit: list[tuple[np.ndarray, tuple[int, int]]] = []  # this frame's regions judged light
+        self._held: np.ndarray | None = None  # frames in a row each pixel has been under a light
         self._apply(cfg)
 
     # ------------------------------------------------------------------ configuration
@@ -230,7 +240,7 @@ class MotionGate:
             n_changed = cv2.countNonZero(changed)
         fraction = n_changed / self._keep_count if self._keep_count else 0.0
 
-        if fraction >= cfg.lighting_change_fraction:
+        if fraction >= cfg.lighting_change_fraction or not 1 / GAIN_JUMP < gain < GAIN_JUMP:
             self._bg = blurred.astype(np.float32)  # a lighting jump: the new look is the background
             self._streak = 0
             if cfg.noise_factor > 0:  # new light, new gain: new noise, learned again (threshold at max until then)
@@ -241,23 +251,50 @@ class MotionGate:
             return result
 
         boxes: list[tuple[float, float, float, float]] = []
+        self._lit = []
         if n_changed:
             boxes = self._boxes(changed, rows, cols, blurred, gain)
-        if not boxes and gain == 1.0 and cfg.noise_factor > 0:  # a quiet, steady frame
+        if not boxes and not self._lit and gain == 1.0 and cfg.noise_factor > 0:  # a quiet, steady frame
             self._update_noise(blurred)
-        self._follow(blurred, changed if n_changed else None)
+        self._follow(blurred, changed if n_changed else None, self._light_mask(rows, cols))
         return self._debounce(bool(boxes), ts, boxes, fraction)
 
-    def _follow(self, blurred: np.ndarray, changed: np.ndarray | None) -> None:
+    def _light_mask(self, rows: int, cols: int) -> np.ndarray | None:
+        """255 where this frame's change is light on the scene (regions and their rings); counts how
+        many frames in a row each pixel has been lit (self._held)."""
+        if not self._lit:
+            self._held = None
+            return None
+        lit = np.zeros((rows, cols), np.uint8)
+        for mask, (x0, y0) in self._lit:
+            h, w = mask.shape
+            cv2.bitwise_or(lit[y0 : y0 + h, x0 : x0 + w], mask, dst=lit[y0 : y0 + h, x0 : x0 + w])
+        if self._held is None or self._held.shape != lit.shape:
+            self._held = np.zeros(lit.shape, np.uint16)
+        self._held = np.where(lit > 0, np.minimum(self._held + 1, 60000), 0).astype(np.uint16)
+        return lit
+
+    def _follow(self, blurred: np.ndarray, changed: np.ndarray | None, lit: np.ndarray | None = None) -> None:
         """Move the background toward the frame; changed pixels follow CHANGED_RATE times slower,
         so a moving object leaves no ghost trail (a low night threshold would see it) while a
-        parked car still becomes background after a while."""
+        parked car still becomes background after a while. Under a passing light (lit) the
+        background holds still, so the light leaves no ghost behind; a light that stays longer than
+        LIGHT_HOLD frames (a lamp switched on) is then learned at the normal rate."""
         alpha = self.cfg.background_alpha
-        if changed is None:
+        if changed is None and lit is None:
             cv2.accumulateWeighted(blurred, self._bg, alpha)
             return
-        cv2.accumulateWeighted(blurred, self._bg, alpha, mask=cv2.bitwise_not(changed))
-        cv2.accumulateWeighted(blurred, self._bg, alpha * CHANGED_RATE, mask=changed)
+        still = np.zeros_like(blurred) if changed is None else changed
+        held = None
+        if lit is not None:
+            held = cv2.bitwise_and(lit, (self._held > LIGHT_HOLD).astype(np.uint8) * 255)
+            still = cv2.bitwise_or(still, lit)
+        cv2.accumulateWeighted(blurred, self._bg, alpha, mask=cv2.bitwise_not(still))
+        if changed is not None:
+            slow = changed if lit is None else cv2.bitwise_and(changed, cv2.bitwise_not(lit))
+            cv2.accumulateWeighted(blurred, self._bg, alpha * CHANGED_RATE, mask=slow)
+        if held is not None and cv2.countNonZero(held):
+            cv2.accumulateWeighted(blurred, self._bg, alpha, mask=held)
 
     def _update_noise(self, blurred: np.ndarray) -> None:
         diff = cv2.absdiff(blurred.astype(np.float32), self._bg)
@@ -279,41 +316,41 @@ class MotionGate:
         return changed, cv2.countNonZero(changed)
 
     def _gain(self, blurred: np.ndarray) -> float:
-        """Global brightness of the frame relative to the background (1.0 when within GAIN_DEADBAND)."""
-        frame_mean = cv2.mean(blurred, self._keep)[0]
-        bg_mean = cv2.mean(self._bg, self._keep)[0]
-        if bg_mean < 1.0 or frame_mean < 1.0:
+        """Global brightness of the frame relative to the background (1.0 when within GAIN_DEADBAND):
+        the median of frame / background over a grid of pixels, so a local light (a beam covering a
+        third of it) or a person does not move it, while the camera's gain (auto exposure, AGC) does."""
+        frame_mean, bg_mean = cv2.mean(blurred, self._keep)[0], cv2.mean(self._bg, self._keep)[0]
+        if frame_mean < 1.0 or bg_mean < 1.0:
+            return 1.0  # a black picture (lens covered, camera starting): no ratio to speak of
+        if abs(frame_mean / bg_mean - 1.0) < GAIN_DEADBAND:
+            return 1.0  # the usual case, a steady picture: the median is not worth its cost
+        size = (max(1, blurred.shape[1] // GAIN_STEP), max(1, blurred.shape[0] // GAIN_STEP))
+        f = cv2.resize(blurred, size, interpolation=cv2.INTER_NEAREST).astype(np.float32)
+        ratio = f / cv2.max(cv2.resize(self._bg, size, interpolation=cv2.INTER_NEAREST), 1.0)
+        if self._keep is not None:
+            ratio = ratio[cv2.resize(self._keep, size, interpolation=cv2.INTER_NEAREST) > 0]
+        ratio = ratio.ravel()
+        if ratio.size < 16:
             return 1.0
-        gain = min(GAIN_MAX, max(1.0 / GAIN_MAX, frame_mean / bg_mean))
+        gain = float(np.partition(ratio, ratio.size // 2)[ratio.size // 2])  # the median (np.median costs 8x)
+        gain = min(GAIN_MAX, max(1.0 / GAIN_MAX, gain))
         return 1.0 if abs(gain - 1.0) < GAIN_DEADBAND else gain
 
-    def _relit(self, blurred: np.ndarray, changed: np.ndarray, rect: tuple[int, int, int, int],
-               gain: float) -> bool:
-        """True when the change in rect is the background re-lit, not something in front of it.
-
-        Two local models of the frame f against the background b: a smooth light, f = g(x) b, and
-        a smooth overlay, f = b + c(x) (g and c box-filtered from the data). A light sweeping
-        over the scene scales the background's texture, so the light model explains the change
-        far better (residual < RELIT_RATIO of the overlay model's); an object in front of the
-        background (a person) does not. Where the background has no texture above the noise, the
-        two cannot be told apart and the change counts as motion.
-        """
+    def _is_light(self, blurred: np.ndarray, changed: np.ndarray, grown: np.ndarray, contour,
+                  rect: tuple[int, int, int, int], gain: float) -> tuple[np.ndarray, tuple[int, int]] | None:
+        """When the change in the region is light on the scene (see edge_agent.motion.lighting): the
+        region with its ring (uint8 255) and the (x, y) of that mask's box in the frame; else None."""
+        rows, cols = changed.shape
         x, y, w, h = rect
-        mask = changed[y : y + h, x : x + w]
-        if cv2.countNonZero(mask) < 16:
-            return False
-        f = blurred[y : y + h, x : x + w].astype(np.float32)
-        b = self._bg[y : y + h, x : x + w] * gain
+        m = lighting.GROW + lighting.SOFT_RING + 1
+        x0, y0, x1, y1 = max(0, x - m), max(0, y - m), min(cols, x + w + m), min(rows, y + h + m)
+        region = np.zeros((y1 - y0, x1 - x0), np.uint8)
+        cv2.drawContours(region, [contour], -1, 255, -1, offset=(-x0, -y0))
         noise = max(self.noise_sigma if self.noise_sigma is not None else 1.0, 0.5)
-        if float(cv2.meanStdDev(b, mask=mask)[1][0, 0]) < RELIT_TEXTURE * noise:
-            return False
-        k = (RELIT_BOX, RELIT_BOX)
-        d = f - b
-        light = cv2.blur(f / np.maximum(b, 1.0), k)
-        cv2.multiply(light, b, dst=light)
-        cv2.subtract(f, light, dst=light)  # residual of the light model
-        over = cv2.subtract(d, cv2.blur(d, k))  # residual of the overlay model
-        return cv2.norm(light, cv2.NORM_L2SQR, mask) < RELIT_RATIO * cv2.norm(over, cv2.NORM_L2SQR, mask)
+        if not lighting.is_light(blurred[y0:y1, x0:x1].astype(np.float32), self._bg[y0:y1, x0:x1] * gain,
+                                 changed[y0:y1, x0:x1], grown[y0:y1, x0:x1], region, self._thresh, noise):
+            return None
+        return cv2.dilate(region, _RING_KERNEL), (x0, y0)
 
     def _boxes(self, changed: np.ndarray, rows: int, cols: int, blurred: np.ndarray,
                gain: float) -> list[tuple[float, float, float, float]]:
@@ -329,8 +366,11 @@ class MotionGate:
             if cv2.contourArea(c) < min_px:
                 continue
             x, y, w, h = cv2.boundingRect(c)
-            if cfg.reject_lighting and self._relit(blurred, changed, (x, y, w, h), gain):
-                continue
+            if cfg.reject_lighting:
+                light = self._is_light(blurred, changed, grown, c, (x, y, w, h), gain)
+                if light is not None:
+                    self._lit.append(light)
+                    continue
             if self._zones:
                 region = grown[y : y + h, x : x + w]
                 touched = [
