@@ -2,7 +2,9 @@
 credentials, TLS, the paho client, connect-and-wait for the login's answer, reconnect backoff and
 errors explained in words an installer can act on (which host, what failed, what to check).
 
-paho-mqtt 2.x, callback API version 2, MQTT 3.1.1. Secrets (the password) are never logged.
+paho-mqtt 2.x, callback API version 2; MQTT 3.1.1 for the box, MQTT 5 for the receiver (shared
+subscriptions, session expiry, acknowledged only after the store committed). Secrets (the
+password) are never logged.
 """
 
 from __future__ import annotations
@@ -97,11 +99,15 @@ def lost_reason(client: paho.Client, reason_code: Any) -> str:
 
 
 def build_client(
-    cfg: MqttConnectionConfig, client_id: str, will: tuple[str, str] | None = None, clean_session: bool = True
+    cfg: MqttConnectionConfig, client_id: str, will: tuple[str, str] | None = None, clean_session: bool = True,
+    v5: bool = False, manual_ack: bool = False,
 ) -> paho.Client:
-    """A fresh paho client (MQTT 3.1.1) with TLS, login and last will set."""
+    """A fresh paho client with TLS, login and last will set. MQTT 3.1.1, or with v5 MQTT 5 (the
+    session is then chosen at connect: connect_and_wait's clean_start / session_expiry_s).
+    manual_ack: messages are acknowledged by client.ack(mid, qos), not on arrival."""
     client = paho.Client(
-        CallbackAPIVersion.VERSION2, client_id=client_id, protocol=paho.MQTTv311, clean_session=clean_session
+        CallbackAPIVersion.VERSION2, client_id=client_id, protocol=paho.MQTTv5 if v5 else paho.MQTTv311,
+        clean_session=None if v5 else clean_session, manual_ack=manual_ack,
     )
     client.on_log = PahoLog()
     if cfg.username:
@@ -138,8 +144,11 @@ def explain_connect_error(cfg: MqttConnectionConfig, exc: BaseException) -> tupl
     return logging.ERROR, f"{where}: connection failed: {type(exc).__name__}: {exc}"
 
 
-def connect_and_wait(client: paho.Client, cfg: MqttConnectionConfig, timeout: float) -> str | None:
+def connect_and_wait(client: paho.Client, cfg: MqttConnectionConfig, timeout: float,
+                     session_expiry_s: int | None = None) -> str | None:
     """Connect and wait for the CONNACK. None on success, else a human-readable reason.
+    session_expiry_s (MQTT 5 clients only): resume the session and keep it this long on the broker
+    while the client is away (None: a clean session that ends with the connection).
 
     Raises the socket/TLS exception of a failed TCP or TLS connect (see explain_connect_error).
     """
@@ -156,7 +165,17 @@ def connect_and_wait(client: paho.Client, cfg: MqttConnectionConfig, timeout: fl
     client.on_disconnect = on_disconnect
     if isinstance(client.on_log, PahoLog):
         client.on_log.take()  # an error of an earlier connection is not this one's
-    client.connect(cfg.host, cfg.port, keepalive=cfg.keepalive_s)
+    if client.protocol == paho.MQTTv5:
+        from paho.mqtt.packettypes import PacketTypes
+        from paho.mqtt.properties import Properties
+
+        props = Properties(PacketTypes.CONNECT)
+        if session_expiry_s:
+            props.SessionExpiryInterval = int(session_expiry_s)
+        client.connect(cfg.host, cfg.port, keepalive=cfg.keepalive_s, clean_start=not session_expiry_s,
+                       properties=props)
+    else:
+        client.connect(cfg.host, cfg.port, keepalive=cfg.keepalive_s)
     deadline = time.monotonic() + timeout
     while "rc" not in result and "lost" not in result and time.monotonic() < deadline:
         client.loop(timeout=0.1)

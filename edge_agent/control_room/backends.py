@@ -72,11 +72,28 @@ class PostgresIndex(Index):
     ID = "BIGSERIAL PRIMARY KEY"
 
     def __init__(self, dsn: str):
+        self._dsn = dsn
+        self._lock = threading.RLock()
+        self.db = self._connect()
+
+    def _connect(self):
         import psycopg
         from psycopg.rows import dict_row
 
-        self.db = psycopg.connect(dsn, row_factory=dict_row, autocommit=False)
-        self._lock = threading.RLock()
+        return psycopg.connect(self._dsn, row_factory=dict_row, autocommit=False)
+
+    def _live(self):
+        """The connection; a new one when the last one broke (the server restarted): the statement
+        that found it broken failed, the next one runs again."""
+        if self.db.closed or self.db.broken:
+            self.db = self._connect()
+        return self.db
+
+    def _rollback(self) -> None:
+        try:
+            self.db.rollback()
+        except Exception:  # a broken connection cannot roll back; _live replaces it
+            pass
 
     @staticmethod
     def _sql(sql: str) -> str:
@@ -84,26 +101,28 @@ class PostgresIndex(Index):
 
     def query(self, sql: str, params: tuple = ()) -> list[dict[str, Any]]:
         with self._lock:
+            db = self._live()
             try:
-                with self.db.cursor() as cur:
+                with db.cursor() as cur:
                     cur.execute(self._sql(sql), params)
                     rows = cur.fetchall() if cur.description else []
-                self.db.commit()
+                db.commit()
                 return [dict(r) for r in rows]
             except Exception:
-                self.db.rollback()
+                self._rollback()
                 raise
 
     def execute(self, sql: str, params: tuple = ()) -> int:
         with self._lock:
+            db = self._live()
             try:
-                with self.db.cursor() as cur:
+                with db.cursor() as cur:
                     cur.execute(self._sql(sql), params)
                     n = cur.rowcount
-                self.db.commit()
+                db.commit()
                 return n
             except Exception:
-                self.db.rollback()
+                self._rollback()
                 raise
 
     def script(self, sql: str) -> None:

@@ -26,9 +26,19 @@ def _hash(args: argparse.Namespace) -> int:
     return hash_password_cli(args)
 
 
+def _instance(text: str) -> int:
+    n = int(text)
+    if n < 1:
+        raise argparse.ArgumentTypeError("the instance number starts at 1")
+    return n
+
+
 def add_commands(sub) -> None:
     s = sub.add_parser("receive", help="control room: store events from all sites and serve the operators' console")
     s.add_argument("--config", required=True, type=Path, help="receiver YAML config")
+    s.add_argument("--instance", type=_instance, default=None, metavar="N",
+                   help="this receiver's number when several share the load (mqtt.share_group): its MQTT "
+                   "client id gets -N; only instance 1 serves the console and runs retention")
     s.set_defaults(func=_receive)
     s = sub.add_parser("verify-evidence", help="check an evidence zip exported from the console")
     s.add_argument("zip", type=Path)

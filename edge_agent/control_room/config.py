@@ -31,6 +31,15 @@ class ReceiverMqttConfig(MqttConnectionConfig):
     persistent_session: bool = Field(
         default=True, description="keep the subscription on the broker while the receiver is away"
     )
+    session_expiry_s: int = Field(
+        default=7 * 86400, ge=60, le=0xFFFFFFFE,
+        description="how long the broker keeps a persistent session (and its queued messages) for an absent receiver",
+    )
+    share_group: str | None = Field(
+        default=None, pattern=r"^[A-Za-z0-9_-]{1,64}$",
+        description="receivers with the same group share the load (MQTT 5 shared subscription "
+        "$share/<group>/...); each needs its own client_id (`receive --instance N` appends -N)",
+    )
     reconnect_max_s: float = Field(default=30.0, gt=0, le=3600)
 
 

@@ -4,8 +4,14 @@ Subscribes to <prefix>/+/+/# (every site and camera), stores events, images and 
 folder tree with a SQLite index (store.py), checks every image against the sha256 its
 event announced and every signature against the site's key. Anything that does not match is
 stored with a flag and logged at ERROR; replays (the agent resends after a lost PUBACK or after
-an outage) are recognised and never stored twice. It uses a persistent MQTT session by default,
-so messages published while it is away are kept for it by the broker.
+an outage) are recognised and never stored twice.
+
+MQTT 5, QoS 1, a persistent session by default (messages published while it is away are kept for
+it by the broker), and each message is acknowledged only after the store committed it: a receiver
+killed mid-message gets it again when it comes back. With mqtt.share_group, N receivers share
+one shared subscription ($share/<group>/...): the broker hands each message to one of them, and
+the store (one PostgreSQL + object store) joins an event's JSON and its images whichever
+receivers they landed on.
 """
 
 from __future__ import annotations
@@ -39,8 +45,10 @@ MAX_EVENT_BYTES = 1 << 20
 
 
 class Receiver:
-    def __init__(self, cfg: ReceiverConfig, store: ReceiverStore, keys: dict[str, bytes]):
+    def __init__(self, cfg: ReceiverConfig, store: ReceiverStore, keys: dict[str, bytes], instance: int | None = None):
+        """instance: this receiver's number among several sharing the load (its client id gets -N)."""
         self.cfg = cfg
+        self.instance = instance
         self.store = store
         self.keys = keys
         self.prefix = cfg.mqtt.prefix
@@ -50,11 +58,23 @@ class Receiver:
         self.flagged = 0
 
     # ------------------------------------------------------------------ message handling (no MQTT here)
-    def handle(self, topic: str, payload: bytes) -> None:
+    @property
+    def client_id(self) -> str:
+        base = self.cfg.mqtt.client_id or "nightwatch-receiver"
+        return base if self.instance is None else f"{base}-{self.instance}"
+
+    @property
+    def topic_filter(self) -> str:
+        group = self.cfg.mqtt.share_group
+        return all_sites_filter(self.prefix) if group is None else f"$share/{group}/{all_sites_filter(self.prefix)}"
+
+    def handle(self, topic: str, payload: bytes) -> bool:
+        """Store one message. True when it is done with (stored, a replay, or refused and kept
+        under rejected/): it may be acknowledged. False when the store failed: it must come again."""
         t = parse(self.prefix, topic)
         if t is None:
             log.debug("ignoring %s", topic)
-            return
+            return True
         try:
             if t.kind == "event":
                 self._on_event(topic, t.site, t.camera, payload)
@@ -67,7 +87,9 @@ class Receiver:
                 log.info("site %s is %s", t.site, state)
                 self.store.add_availability(t.site, state)
         except Exception:
-            log.exception("could not store the message on %s", topic)
+            log.exception("could not store the message on %s; it stays unacknowledged and comes again", topic)
+            return False
+        return True
 
     def _reject(self, topic: str, reason: str, payload: bytes = b"") -> None:
         self.flagged += 1
@@ -158,10 +180,11 @@ class Receiver:
         """Connect, subscribe and store until stop(); reconnects with backoff, never raises for the network."""
         mcfg = self.cfg.mqtt
         backoff, problems = Backoff(1.0, mcfg.reconnect_max_s), ProblemLog(log)
+        expiry = mcfg.session_expiry_s if mcfg.persistent_session else None
         while not self._stop.is_set():
             try:
-                client = build_client(mcfg, mcfg.client_id or "nightwatch-receiver", clean_session=not mcfg.persistent_session)
-                refused = connect_and_wait(client, mcfg, timeout=10.0)
+                client = build_client(mcfg, self.client_id, v5=True, manual_ack=True)
+                refused = connect_and_wait(client, mcfg, timeout=10.0, session_expiry_s=expiry)
             except Exception as exc:
                 level, refused = explain_connect_error(mcfg, exc)
             else:
@@ -170,24 +193,34 @@ class Receiver:
                 problems.report(level, refused, "; retrying")
                 self._stop.wait(backoff.failed())
                 continue
-            backoff.reset()
             problems.clear()
             lost = threading.Event()
             why: list[str] = []
-            client.on_message = lambda _c, _u, msg: self.handle(msg.topic, msg.payload)
+
+            def on_message(c, _u, msg, _lost=lost, _why=why) -> None:
+                if _lost.is_set():
+                    return  # after a failed store: nothing more is acknowledged on this connection
+                if self.handle(msg.topic, msg.payload):
+                    c.ack(msg.mid, msg.qos)
+                    return
+                _why.append("the store failed; the message stays unacknowledged")
+                _lost.set()
 
             def on_disconnect(c, _u, _flags, reason_code, _props, _lost=lost, _why=why) -> None:
                 _why.append(lost_reason(c, reason_code))
                 _lost.set()
 
+            client.on_message = on_message
             client.on_disconnect = on_disconnect
             # `connected` means ready to receive: set once the broker acknowledged the subscription
-            mid = client.subscribe(all_sites_filter(self.prefix), qos=1)[1]
+            mid = client.subscribe(self.topic_filter, qos=1)[1]
             client.on_subscribe = lambda _c, _u, m, *_a, _mid=mid: self.connected.set() if m == _mid else None
-            log.info("receiver connected to %s:%d, subscribing to %s", mcfg.host, mcfg.port, all_sites_filter(self.prefix))
+            log.info("receiver %s connected to %s:%d, subscribing to %s", self.client_id, mcfg.host, mcfg.port,
+                     self.topic_filter)
             while not self._stop.is_set() and not lost.is_set():
                 client.loop(timeout=0.1)
             self.connected.clear()
+            failed = bool(why) and why[0].startswith("the store failed")
             if lost.is_set() and not self._stop.is_set():
                 log.warning("receiver lost the connection to %s:%d (%s); reconnecting", mcfg.host, mcfg.port,
                             why[0] if why else "no reason given")
@@ -195,6 +228,10 @@ class Receiver:
                 client.disconnect()
             except Exception:
                 pass
+            if failed:  # the broker sends the unacknowledged message again on the next connection
+                self._stop.wait(backoff.failed())
+            else:
+                backoff.reset()
 
     def start(self) -> Receiver:
         self._thread = threading.Thread(target=self.run, name="receiver", daemon=True)
@@ -229,7 +266,8 @@ def run_receiver(args: argparse.Namespace) -> int:
     except StoreError as exc:
         print(f"edge-agent receive: {exc}", flush=True)
         return 1
-    receiver = Receiver(cfg, store, keys)
+    instance = getattr(args, "instance", None)
+    receiver = Receiver(cfg, store, keys, instance)
 
     def _stop(signum, _frame) -> None:
         log.info("signal %d: stopping the receiver", signum)
@@ -238,7 +276,8 @@ def run_receiver(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, _stop)
     signal.signal(signal.SIGTERM, _stop)
     console = None
-    if cfg.console.enabled:
+    first = instance in (None, 1)  # of several receivers, the first serves the console and runs retention
+    if cfg.console.enabled and first:
         from edge_agent.control_room.console.server import start_console
 
         try:
@@ -249,7 +288,7 @@ def run_receiver(args: argparse.Namespace) -> int:
             store.close()
             return 1
     retention = None
-    if cfg.retention_days is not None:
+    if cfg.retention_days is not None and first:
         from edge_agent.control_room.retention import RetentionThread
 
         retention = RetentionThread(open_store(cfg), cfg.retention_days, cfg.retention_check_s).start()

@@ -134,11 +134,17 @@ class ReceiverStore:
             role = meta.get("role") if isinstance(meta, dict) else None
             enhanced = int(bool(meta.get("enhanced"))) if isinstance(meta, dict) else None
             if not have:
-                self.execute(
+                n = self.execute(
                     "INSERT INTO images (site, camera, event_id, seq, name, role, enhanced, expected_sha256, status)"
                     " VALUES (?,?,?,?,?,?,?,?, 'pending') ON CONFLICT DO NOTHING",
                     (site, camera, event_id, seq, name, role, enhanced, expected),
                 )
+                if n == 1:
+                    continue
+                # the image got in first meanwhile (another receiver stored it): verify it now
+                have = self.query("SELECT sha256, flag FROM images WHERE site=? AND event_id=? AND seq=? AND name=?",
+                                  (site, event_id, seq, name))
+            if have[0]["sha256"] is None:  # announced by another copy of this event, not here yet
                 continue
             ok = have[0]["sha256"] == expected
             flag = None if ok else f"sha256 mismatch: event says {expected}, image is {have[0]['sha256']}"
