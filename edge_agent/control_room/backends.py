@@ -147,6 +147,10 @@ class Blobs:
         """The bytes; OSError when there are none."""
         raise NotImplementedError
 
+    def delete(self, key: str) -> None:
+        """Remove one file (nothing when it is not there)."""
+        raise NotImplementedError
+
     def delete_prefix(self, prefix: str) -> int:
         raise NotImplementedError
 
@@ -170,6 +174,9 @@ class FolderBlobs(Blobs):
 
     def get(self, key: str) -> bytes:
         return self._path(key).read_bytes()
+
+    def delete(self, key: str) -> None:
+        self._path(key).unlink(missing_ok=True)
 
     def delete_prefix(self, prefix: str) -> int:
         import shutil
@@ -203,6 +210,9 @@ class S3Blobs(Blobs):
             return self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
         except self.s3.exceptions.NoSuchKey as exc:
             raise FileNotFoundError(key) from exc
+
+    def delete(self, key: str) -> None:
+        self.s3.delete_object(Bucket=self.bucket, Key=key)
 
     def delete_prefix(self, prefix: str) -> int:
         n = 0

@@ -121,6 +121,10 @@ class ReceiverConfig(StrictModel):
         "unset: keep everything",
     )
     retention_check_s: float = Field(default=3600.0, ge=10, le=86400, description="how often retention runs")
+    orphan_image_hours: float = Field(
+        default=24.0, gt=0, le=8760,
+        description="an image whose event never arrived is kept this long (unverified), then deleted and logged",
+    )
 
     @model_validator(mode="after")
     def _site_names(self) -> ReceiverConfig:

@@ -288,12 +288,13 @@ def run_receiver(args: argparse.Namespace) -> int:
             store.close()
             return 1
     retention = None
-    if cfg.retention_days is not None and first:
+    if first:
         from edge_agent.control_room.retention import RetentionThread
 
-        retention = RetentionThread(open_store(cfg), cfg.retention_days, cfg.retention_check_s).start()
+        retention = RetentionThread(open_store(cfg), cfg.retention_days, cfg.retention_check_s,
+                                    cfg.orphan_image_hours).start()
     log.info("receiver storing into %s (keys for %d site(s)%s)", cfg.store_dir, len(keys),
-             f", events kept {cfg.retention_days:g} day(s) unless on hold" if retention else "")
+             f", events kept {cfg.retention_days:g} day(s) unless on hold" if cfg.retention_days else "")
     t0 = time.monotonic()
     try:
         receiver.run()

@@ -1,5 +1,6 @@
 """Retention: events older than `retention_days` (by their start) are deleted, rows and files,
-except the events an operator put on hold. Every deleted event is logged."""
+except the events an operator put on hold; images whose event never arrived are deleted after
+`orphan_image_hours`. Everything deleted is logged."""
 
 from __future__ import annotations
 
@@ -30,11 +31,29 @@ def purge(store, days: float, now: float | None = None) -> list[tuple[str, str]]
     return deleted
 
 
-class RetentionThread:
-    """purge() at start and then every interval_s, until stop()."""
+def expire_orphans(store, hours: float, now: float | None = None) -> int:
+    """Delete the images that arrived more than `hours` ago and whose event never did (still
+    'unverified': nothing announced them); returns how many."""
+    cutoff = (time.time() if now is None else now) - hours * 3600
+    rows = store.query(
+        "SELECT i.id, i.site, i.camera, i.event_id, i.seq, i.name, i.path, i.received_at FROM images i"
+        " WHERE i.status = 'unverified' AND i.received_at < ? AND NOT EXISTS"
+        " (SELECT 1 FROM events e WHERE e.site = i.site AND e.event_id = i.event_id)", (cutoff,))
+    for r in rows:
+        if r["path"]:
+            store.blobs.delete(r["path"])
+        store.execute("DELETE FROM images WHERE id = ?", (r["id"],))
+        log.warning("expired image %s/%s/%s #%d %s: its event never arrived (received %s)", r["site"], r["camera"],
+                    r["event_id"], r["seq"], r["name"],
+                    time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime(r["received_at"])))
+    return len(rows)
 
-    def __init__(self, store, days: float, interval_s: float = 3600.0):
-        self.store, self.days, self.interval_s = store, days, interval_s
+
+class RetentionThread:
+    """purge() (when days is set) and expire_orphans() at start and then every interval_s, until stop()."""
+
+    def __init__(self, store, days: float | None, interval_s: float = 3600.0, orphan_hours: float = 24.0):
+        self.store, self.days, self.interval_s, self.orphan_hours = store, days, interval_s, orphan_hours
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="retention", daemon=True)
 
@@ -45,7 +64,9 @@ class RetentionThread:
     def _run(self) -> None:
         while True:
             try:
-                purge(self.store, self.days)
+                if self.days is not None:
+                    purge(self.store, self.days)
+                expire_orphans(self.store, self.orphan_hours)
             except Exception:
                 log.exception("retention run failed; trying again later")
             if self._stop.wait(self.interval_s):

@@ -8,7 +8,7 @@ from fixtures.control_room import fill
 
 from edge_agent.control_room import queries
 from edge_agent.control_room.config import ReceiverConfig
-from edge_agent.control_room.retention import purge
+from edge_agent.control_room.retention import expire_orphans, purge
 from edge_agent.control_room.store import open_store
 
 
@@ -38,3 +38,30 @@ def test_old_events_go_held_and_recent_ones_stay(tmp_path, caplog, storage):
     assert all(_gone(store, files[e]) for e in old) and not _gone(store, files[held])
     assert sum("retention: deleted event" in r.getMessage() for r in caplog.records) == len(old)
     assert purge(store, days=1.0, now=now) == []  # nothing twice
+
+
+def test_an_image_whose_event_never_arrives_is_kept_a_while_then_expired(tmp_path, caplog, storage):
+    store = open_store(ReceiverConfig.model_validate({"store_dir": str(tmp_path / "rx"), "storage": storage}))
+    orphan_id = "20261203T101010000Z-door-aaaa1111"
+    status, _ = store.add_image("site1", "door", orphan_id, 0, "original.jpg", b"\xff\xd8orphan")
+    assert status == "unverified"
+    key = store.query("SELECT path FROM images WHERE event_id = ?", (orphan_id,))[0]["path"]
+    later = store.query("SELECT received_at FROM images WHERE event_id = ?", (orphan_id,))[0]["received_at"]
+    # an image that waits for its event, still within the time allowed: kept
+    assert expire_orphans(store, hours=24, now=later + 3600) == 0
+    # another image whose event did arrive (unverified only until then) is never an orphan
+    fill(tmp_path / "other", storage=storage)
+    store.add_image("site1", "door", orphan_id.replace("aaaa", "bbbb"), 0, "original.jpg", b"\xff\xd8early")
+    others = store.query("SELECT count(*) AS n FROM images WHERE event_id <> ?", (orphan_id,))[0]["n"]
+    store.execute("UPDATE images SET received_at = ? WHERE event_id <> ?", (later, orphan_id))
+    # ... and an image still waiting whose event then arrives is not one either
+    store.execute("INSERT INTO events (site, camera, event_id, phase, seq, received_at, path, signature)"
+                  " VALUES (?,?,?,?,?,?,?,?)", ("site1", "door", orphan_id.replace("aaaa", "bbbb"), "new", 0, later, "x",
+                                                 "unsigned"))
+    with caplog.at_level(logging.WARNING, logger="edge_agent.control_room.retention"):
+        assert expire_orphans(store, hours=24, now=later + 25 * 3600) == 1
+    assert not store.query("SELECT id FROM images WHERE event_id = ?", (orphan_id,))
+    assert store.query("SELECT count(*) AS n FROM images")[0]["n"] == others
+    assert _gone(store, key)
+    assert "its event never arrived" in caplog.text and orphan_id in caplog.text
+    assert expire_orphans(store, hours=24, now=later + 25 * 3600) == 0
