@@ -14,6 +14,27 @@ def _receive(args: argparse.Namespace) -> int:
     return run_receiver(args)
 
 
+def _check(args: argparse.Namespace) -> int:
+    """Validate a receiver config (and read its site keys) without connecting to anything."""
+    from edge_agent.config.loader import ConfigError
+    from edge_agent.control_room.config import load_receiver_config
+    from edge_agent.control_room.ingest import load_keys
+    from edge_agent.publish.signing import SigningKeyError
+
+    try:
+        cfg = load_receiver_config(args.config)
+        keys = load_keys(cfg)
+    except (ConfigError, SigningKeyError) as exc:
+        print(exc, flush=True)
+        return 2
+    st = cfg.storage
+    group = f", share group {cfg.mqtt.share_group}" if cfg.mqtt.share_group else ""
+    console = f"on port {cfg.console.port}" if cfg.console.enabled else "off"
+    print(f"{args.config}: ok (broker {cfg.mqtt.host}:{cfg.mqtt.port}{group}; index {st.index}, files {st.files};"
+          f" {len(keys)} site key(s); console {console})")
+    return 0
+
+
 def _verify(args: argparse.Namespace) -> int:
     from edge_agent.control_room.evidence import verify_cli
 
@@ -40,6 +61,9 @@ def add_commands(sub) -> None:
                    help="this receiver's number when several share the load (mqtt.share_group): its MQTT "
                    "client id gets -N; only instance 1 serves the console and runs retention")
     s.set_defaults(func=_receive)
+    s = sub.add_parser("check-receiver-config", help="validate a receiver config file (connects to nothing)")
+    s.add_argument("config", type=Path)
+    s.set_defaults(func=_check)
     s = sub.add_parser("verify-evidence", help="check an evidence zip exported from the console")
     s.add_argument("zip", type=Path)
     key = s.add_mutually_exclusive_group()
