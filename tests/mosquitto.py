@@ -84,6 +84,7 @@ class Mosquitto:
         users: dict[str, str] | None = None,
         tls: bool = False,
         port: int | None = None,
+        acl: str | None = None,
     ):
         require_mosquitto()
         self.dir = Path(workdir) / f"mosquitto-{os.getpid()}-{id(self) % 100000}"
@@ -115,6 +116,9 @@ class Mosquitto:
                     [MOSQUITTO_PASSWD, "-b", str(pw), user, password], check=True, capture_output=True
                 )
             lines.append(f"password_file {pw}")
+        if acl is not None:
+            (self.dir / "acl").write_text(acl)
+            lines.append(f"acl_file {self.dir / 'acl'}")
         if tls:
             ca = make_ca(self.dir / "pki")
             crt, key = make_cert(self.dir / "pki", "server", ca)
