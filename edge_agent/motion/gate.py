@@ -124,6 +124,10 @@ def rasterize(polygons: list[list[list[float]]], rows: int, cols: int) -> np.nda
     return out
 
 
+def _overlap(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> bool:
+    return a[0] < b[0] + b[2] and b[0] < a[0] + a[2] and a[1] < b[1] + b[3] and b[1] < a[1] + a[3]
+
+
 class MotionGate:
     def __init__(self, cfg: MotionConfig):
         self._lock = threading.Lock()
@@ -141,6 +145,7 @@ class MotionGate:
         self.noise_sigma: float | None = None  # running temporal noise of the blurred small frame
         self._lit: list[tuple[np.ndarray, tuple[int, int]]] = []  # this frame's regions judged light
         self._held: np.ndarray | None = None  # frames in a row each pixel has been under a light
+        self._solid: list[tuple[int, int, int, int]] = []  # last frame's regions that were not light
         self._apply(cfg)
 
     # ------------------------------------------------------------------ configuration
@@ -362,15 +367,19 @@ class MotionGate:
         min_px = cfg.min_area * rows * cols
         boxes = []
         hit: set[str] = set()
+        solid, self._solid = self._solid if self._active else [], []
         for c in contours:
             if cv2.contourArea(c) < min_px:
                 continue
             x, y, w, h = cv2.boundingRect(c)
-            if cfg.reject_lighting:
+            if cfg.reject_lighting and not any(_overlap((x, y, w, h), r) for r in solid):
+                # a region that overlaps what was solid in the last frame of this event is the same
+                # thing, moved: judged once, not every frame (the light test is most of the gate's cost)
                 light = self._is_light(blurred, changed, grown, c, (x, y, w, h), gain)
                 if light is not None:
                     self._lit.append(light)
                     continue
+            self._solid.append((x, y, w, h))
             if self._zones:
                 region = grown[y : y + h, x : x + w]
                 touched = [
