@@ -103,7 +103,7 @@ def one_case(work: Path, n_receivers: int, storage: dict, n_events: int, keys: d
         procs = receivers(cfg, n_receivers, work / "rx.log")
         t0 = time.monotonic()
         for i in range(1, n_receivers + 1):
-            wait_for(lambda i=i: f"Received SUBSCRIBE from bench-rx-{i}" in broker.log_tail(2000), 60,
+            wait_for(lambda i=i: f"Received SUBSCRIBE from bench-rx-{i}" in broker.log_tail(20000), 120,
                      what=f"receiver {i}")
         startup = time.monotonic() - t0
         stop(procs)

@@ -56,7 +56,7 @@ def test_receivers_share_the_load_and_a_sigkill_loses_nothing(tmp_path, storage)
         pubs = []
         try:
             for i in range(1, n_receivers + 1):
-                wait_for(lambda i=i: f"Received SUBSCRIBE from rx-{i}" in broker.log_tail(400), 30,
+                wait_for(lambda i=i: f"Received SUBSCRIBE from rx-{i}" in broker.log_tail(5000), 90,
                          what=f"receiver {i} subscribed")
             store = open_store(cfg)
             for site in SITES:
