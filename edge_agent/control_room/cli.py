@@ -16,17 +16,12 @@ def _receive(args: argparse.Namespace) -> int:
 
 def _check(args: argparse.Namespace) -> int:
     """Validate a receiver config (and read its site keys) without connecting to anything."""
-    from edge_agent.config.loader import ConfigError
-    from edge_agent.control_room.config import load_receiver_config
-    from edge_agent.control_room.ingest import load_keys
-    from edge_agent.publish.signing import SigningKeyError
+    from edge_agent.control_room.ingest import load_checked
 
-    try:
-        cfg = load_receiver_config(args.config)
-        keys = load_keys(cfg)
-    except (ConfigError, SigningKeyError) as exc:
-        print(exc, flush=True)
+    loaded = load_checked(args.config)
+    if loaded is None:
         return 2
+    cfg, keys = loaded
     st = cfg.storage
     group = f", share group {cfg.mqtt.share_group}" if cfg.mqtt.share_group else ""
     console = f"on port {cfg.console.port}" if cfg.console.enabled else "off"

@@ -253,13 +253,21 @@ def load_keys(cfg: ReceiverConfig) -> dict[str, bytes]:
     return keys
 
 
-def run_receiver(args: argparse.Namespace) -> int:
+def load_checked(path) -> tuple[ReceiverConfig, dict[str, bytes]] | None:
+    """The receiver config and its site keys; None (the reason printed) when either is refused."""
     try:
-        cfg = load_receiver_config(args.config)
-        keys = load_keys(cfg)
+        cfg = load_receiver_config(path)
+        return cfg, load_keys(cfg)
     except (ConfigError, SigningKeyError) as exc:
         print(exc, flush=True)
+        return None
+
+
+def run_receiver(args: argparse.Namespace) -> int:
+    loaded = load_checked(args.config)
+    if loaded is None:
         return 2
+    cfg, keys = loaded
     logging.basicConfig(level=cfg.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         store = open_store(cfg)

@@ -49,10 +49,6 @@ from edge_agent.records import MotionResult
 _DILATE_KERNEL = np.ones((3, 3), np.uint8)
 _DILATE_ITERATIONS = lighting.GROW
 _RING_KERNEL = np.ones((2 * lighting.SOFT_RING + 1,) * 2, np.uint8)  # a light region's ring
-GAIN_DEADBAND = 0.03  # global brightness changes smaller than 3 % are not compensated
-GAIN_MAX = 2.0  # larger gradual changes end in a re-baseline anyway
-GAIN_JUMP = 1.5  # a global change this large from one frame to the next is a lighting jump
-GAIN_STEP = 6  # the median gain samples every 6th pixel of every 6th row of the small frame
 LIGHT_HOLD = 20  # frames the background holds still under a light before it learns it (~2 s)
 CHANGED_RATE = 0.1  # changed pixels join the background this much slower
 NOISE_RATE = 0.05  # running noise estimate: weight of each quiet frame
@@ -122,10 +118,6 @@ def rasterize(polygons: list[list[list[float]]], rows: int, cols: int) -> np.nda
         pts = [np.round(np.asarray(p, np.float64) * scale).astype(np.int32) for p in polygons]
         cv2.fillPoly(out, pts, 255)
     return out
-
-
-def _overlap(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> bool:
-    return a[0] < b[0] + b[2] and b[0] < a[0] + a[2] and a[1] < b[1] + b[3] and b[1] < a[1] + a[3]
 
 
 class MotionGate:
@@ -236,7 +228,7 @@ class MotionGate:
 
         changed, n_changed = self._changed(blurred, 1.0)
         gain = 1.0
-        if n_changed and (gain := self._gain(blurred)) != 1.0:
+        if n_changed and (gain := lighting.global_gain(blurred, self._bg, self._keep)) != 1.0:
             # a global change (auto exposure, lamps warming up): compare with the background
             # re-exposed to the frame's brightness too; a pixel has changed only when it differs
             # from both (a local light raises the mean, and the unlit parts must stay quiet)
@@ -245,7 +237,7 @@ class MotionGate:
             n_changed = cv2.countNonZero(changed)
         fraction = n_changed / self._keep_count if self._keep_count else 0.0
 
-        if fraction >= cfg.lighting_change_fraction or not 1 / GAIN_JUMP < gain < GAIN_JUMP:
+        if fraction >= cfg.lighting_change_fraction or not 1 / lighting.GAIN_JUMP < gain < lighting.GAIN_JUMP:
             self._bg = blurred.astype(np.float32)  # a lighting jump: the new look is the background
             self._streak = 0
             if cfg.noise_factor > 0:  # new light, new gain: new noise, learned again (threshold at max until then)
@@ -320,27 +312,6 @@ class MotionGate:
             changed = cv2.bitwise_and(changed, self._keep)
         return changed, cv2.countNonZero(changed)
 
-    def _gain(self, blurred: np.ndarray) -> float:
-        """Global brightness of the frame relative to the background (1.0 when within GAIN_DEADBAND):
-        the median of frame / background over a grid of pixels, so a local light (a beam covering a
-        third of it) or a person does not move it, while the camera's gain (auto exposure, AGC) does."""
-        frame_mean, bg_mean = cv2.mean(blurred, self._keep)[0], cv2.mean(self._bg, self._keep)[0]
-        if frame_mean < 1.0 or bg_mean < 1.0:
-            return 1.0  # a black picture (lens covered, camera starting): no ratio to speak of
-        if abs(frame_mean / bg_mean - 1.0) < GAIN_DEADBAND:
-            return 1.0  # the usual case, a steady picture: the median is not worth its cost
-        size = (max(1, blurred.shape[1] // GAIN_STEP), max(1, blurred.shape[0] // GAIN_STEP))
-        f = cv2.resize(blurred, size, interpolation=cv2.INTER_NEAREST).astype(np.float32)
-        ratio = f / cv2.max(cv2.resize(self._bg, size, interpolation=cv2.INTER_NEAREST), 1.0)
-        if self._keep is not None:
-            ratio = ratio[cv2.resize(self._keep, size, interpolation=cv2.INTER_NEAREST) > 0]
-        ratio = ratio.ravel()
-        if ratio.size < 16:
-            return 1.0
-        gain = float(np.partition(ratio, ratio.size // 2)[ratio.size // 2])  # the median (np.median costs 8x)
-        gain = min(GAIN_MAX, max(1.0 / GAIN_MAX, gain))
-        return 1.0 if abs(gain - 1.0) < GAIN_DEADBAND else gain
-
     def _is_light(self, blurred: np.ndarray, changed: np.ndarray, grown: np.ndarray, contour,
                   rect: tuple[int, int, int, int], gain: float) -> tuple[np.ndarray, tuple[int, int]] | None:
         """When the change in the region is light on the scene (see edge_agent.motion.lighting): the
@@ -372,7 +343,7 @@ class MotionGate:
             if cv2.contourArea(c) < min_px:
                 continue
             x, y, w, h = cv2.boundingRect(c)
-            if cfg.reject_lighting and not any(_overlap((x, y, w, h), r) for r in solid):
+            if cfg.reject_lighting and not any(lighting.overlap((x, y, w, h), r) for r in solid):
                 # a region that overlaps what was solid in the last frame of this event is the same
                 # thing, moved: judged once, not every frame (the light test is most of the gate's cost)
                 light = self._is_light(blurred, changed, grown, c, (x, y, w, h), gain)

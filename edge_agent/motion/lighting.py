@@ -30,6 +30,10 @@ SOFT_EDGE = 0.15  # a ring this changed (fraction of the threshold, same sign as
 GROW = 2  # the motion gate's dilation of the change mask (iterations of a 3x3 kernel)
 HARD_SHARE = 0.1  # a region is light when parts judged solid hold less than this share of its change
 MIN_PART = 16  # parts of a region smaller than this many changed pixels are not judged
+GAIN_DEADBAND = 0.03  # global brightness changes smaller than 3 % are not compensated
+GAIN_MAX = 2.0  # larger gradual changes end in a re-baseline anyway
+GAIN_JUMP = 1.5  # a global change this large from one frame to the next is a lighting jump
+GAIN_STEP = 6  # the median gain samples every 6th pixel of every 6th row of the small frame
 _RING_KERNEL = np.ones((2 * (GROW + SOFT_RING) + 1,) * 2, np.uint8)  # one pass = GROW + SOFT_RING 3x3 passes
 
 
@@ -93,3 +97,30 @@ def is_light(f: np.ndarray, b: np.ndarray, changed: np.ndarray, grown: np.ndarra
     x, y, w, h = cv2.boundingRect(inside)  # the texture test on the region's own box, not the margin
     box = (slice(y, y + h), slice(x, x + w))
     return relit_texture(f[box], b[box], inside[box], noise)
+
+
+def global_gain(blurred: np.ndarray, bg: np.ndarray, keep: np.ndarray | None) -> float:
+    """Global brightness of the frame relative to the background (1.0 when within GAIN_DEADBAND):
+    the median of frame / background over a grid of pixels, so a local light (a beam covering a
+    third of it) or a person does not move it, while the camera's gain (auto exposure, AGC) does."""
+    frame_mean, bg_mean = cv2.mean(blurred, keep)[0], cv2.mean(bg, keep)[0]
+    if frame_mean < 1.0 or bg_mean < 1.0:
+        return 1.0  # a black picture (lens covered, camera starting): no ratio to speak of
+    if abs(frame_mean / bg_mean - 1.0) < GAIN_DEADBAND:
+        return 1.0  # the usual case, a steady picture: the median is not worth its cost
+    size = (max(1, blurred.shape[1] // GAIN_STEP), max(1, blurred.shape[0] // GAIN_STEP))
+    f = cv2.resize(blurred, size, interpolation=cv2.INTER_NEAREST).astype(np.float32)
+    ratio = f / cv2.max(cv2.resize(bg, size, interpolation=cv2.INTER_NEAREST), 1.0)
+    if keep is not None:
+        ratio = ratio[cv2.resize(keep, size, interpolation=cv2.INTER_NEAREST) > 0]
+    ratio = ratio.ravel()
+    if ratio.size < 16:
+        return 1.0
+    gain = float(np.partition(ratio, ratio.size // 2)[ratio.size // 2])  # the median (np.median costs 8x)
+    gain = min(GAIN_MAX, max(1.0 / GAIN_MAX, gain))
+    return 1.0 if abs(gain - 1.0) < GAIN_DEADBAND else gain
+
+
+def overlap(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> bool:
+    """Whether two (x, y, w, h) boxes overlap."""
+    return a[0] < b[0] + b[2] and b[0] < a[0] + a[2] and a[1] < b[1] + b[3] and b[1] < a[1] + a[3]

@@ -7,6 +7,7 @@ import cv2
 import numpy as np
 import pytest
 import skimage.data
+from fixtures.video import read_frames
 
 from edge_agent.config.schema import MotionConfig
 from edge_agent.motion import lighting
@@ -18,22 +19,12 @@ ASTRO = skimage.data.astronaut()[:300, 80:380].astype(np.float32) / 255.0
 ASTRO_FACE = (98, 74, 83, 83)
 
 
-def decode(path) -> list[np.ndarray]:
-    cap = cv2.VideoCapture(str(path))
-    out = []
-    while True:
-        ok, f = cap.read()
-        if not ok:
-            return out
-        out.append(f)
-
-
 def night_clip(tmp_path, scene, seed: int, events, people=()) -> tuple[list[np.ndarray], object]:
     params = camera.sample_params(np.random.default_rng(seed), exposure=(0.03, 0.08), jpeg_quality=None)
     spec = ClipSpec(name=f"hl{seed}", scene_rgb=scene, width=640, height=360, seconds=7.0, camera=params,
                     events=list(events), people=list(people), seed=seed, crf=20)
     truth = write_clip(spec, tmp_path / f"hl{seed}.mp4")
-    return decode(truth.path), truth
+    return read_frames(truth.path), truth
 
 
 def gate_run(frames, cfg: MotionConfig | None = None):
