@@ -83,6 +83,14 @@ def receivers(cfg: Path, n: int, log: Path) -> list[subprocess.Popen]:
                              env={**os.environ, "PYTHONUNBUFFERED": "1"}) for i in range(1, n + 1)]
 
 
+def alive(procs: list[subprocess.Popen], log: Path) -> bool:
+    """True while every receiver runs; one that died stops the benchmark with its log."""
+    dead = [p for p in procs if p.poll() is not None]
+    if dead:
+        raise SystemExit(f"a receiver exited with {dead[0].returncode}:\n{log.read_text()[-3000:]}")
+    return True
+
+
 def stop(procs: list[subprocess.Popen]) -> None:
     for p in procs:
         p.send_signal(signal.SIGTERM)
@@ -103,8 +111,8 @@ def one_case(work: Path, n_receivers: int, storage: dict, n_events: int, keys: d
         procs = receivers(cfg, n_receivers, work / "rx.log")
         t0 = time.monotonic()
         for i in range(1, n_receivers + 1):
-            wait_for(lambda i=i: f"Received SUBSCRIBE from bench-rx-{i}" in broker.log_tail(20000), 120,
-                     what=f"receiver {i}")
+            wait_for(lambda i=i: alive(procs, work / "rx.log") and
+                     f"Received SUBSCRIBE from bench-rx-{i}" in broker.log_tail(20000), 120, what=f"receiver {i}")
         startup = time.monotonic() - t0
         stop(procs)
         messages = publish_all(broker.port, n_events, keys)

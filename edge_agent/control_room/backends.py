@@ -125,13 +125,24 @@ class PostgresIndex(Index):
                 self._rollback()
                 raise
 
+    # Receivers started together on a fresh database would race their CREATE ... IF NOT EXISTS
+    # (PostgreSQL raises a unique violation on its catalogue for the loser): a script runs under one
+    # transaction-scoped advisory lock, so they take turns.
+    SCRIPT_LOCK = 0x6E77_7363  # "nwsc"
+
     def script(self, sql: str) -> None:
         with self._lock:
-            with self.db.cursor() as cur:
-                for statement in (s.strip() for s in sql.split(";")):
-                    if statement:
-                        cur.execute(statement)
-            self.db.commit()
+            db = self._live()
+            try:
+                with db.cursor() as cur:
+                    cur.execute("SELECT pg_advisory_xact_lock(%s)", (self.SCRIPT_LOCK,))
+                    for statement in (s.strip() for s in sql.split(";")):
+                        if statement:
+                            cur.execute(statement)
+                db.commit()
+            except Exception:
+                self._rollback()
+                raise
 
     def close(self) -> None:
         self.db.close()
@@ -200,7 +211,10 @@ class S3Blobs(Blobs):
         try:
             self.s3.head_bucket(Bucket=bucket)
         except Exception:
-            self.s3.create_bucket(Bucket=bucket)
+            try:
+                self.s3.create_bucket(Bucket=bucket)
+            except self.s3.exceptions.BucketAlreadyOwnedByYou:
+                pass  # another receiver created it a moment ago
 
     def put(self, key: str, data: bytes) -> None:
         self.s3.put_object(Bucket=self.bucket, Key=key, Body=data)

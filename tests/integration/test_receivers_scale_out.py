@@ -32,6 +32,13 @@ def start_receiver(cfg_path, instance: int, log_path) -> subprocess.Popen:
         stdout=open(log_path, "ab"), stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
 
 
+def subscribed(broker, proc, instance: int, log_path) -> bool:
+    """Whether receiver `instance` has subscribed; a receiver that died fails at once, with its log."""
+    if proc.poll() is not None:
+        raise AssertionError(f"receiver {instance} exited with {proc.returncode}:\n{log_path.read_text()[-3000:]}")
+    return f"Received SUBSCRIBE from rx-{instance}" in broker.log_tail(20000)
+
+
 @pytest.mark.slow
 def test_receivers_share_the_load_and_a_sigkill_loses_nothing(tmp_path, storage):
     require_mosquitto()
@@ -56,7 +63,7 @@ def test_receivers_share_the_load_and_a_sigkill_loses_nothing(tmp_path, storage)
         pubs = []
         try:
             for i in range(1, n_receivers + 1):
-                wait_for(lambda i=i: f"Received SUBSCRIBE from rx-{i}" in broker.log_tail(5000), 90,
+                wait_for(lambda i=i: subscribed(broker, procs[i - 1], i, logs[i - 1]), 90,
                          what=f"receiver {i} subscribed")
             store = open_store(cfg)
             for site in SITES:
