@@ -332,4 +332,5 @@ class Agent:
         with self.stages.low_light_lock:
             return self.stages.low_light.enhance(bgr, cam.low_light.ratio if ratio is None else ratio,
                                                  max_pixels=cam.low_light.max_pixels,
+                                                 model_pixels=cam.low_light.model_pixels,
                                                  gray_saturation=cam.health.ir_gray_saturation)

@@ -108,6 +108,7 @@ class VideoSource:
         self.frames_read = 0
         self._cap = cap
         self._last = 0.0
+        self._due = 0.0  # a paced file: when the next frame is due (a fixed schedule, not read + interval)
         fps = cfg.fps_limit
         if fps is None and self.is_file and pace:
             file_fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
@@ -130,10 +131,16 @@ class VideoSource:
         return image
 
     def _sleep_until_due(self) -> None:
-        if self._interval and self._last:
-            wait = self._last + self._interval - time.monotonic()
-            if wait > 0:
-                time.sleep(wait)
+        """Frames of a paced file are due every interval on a fixed schedule, so the time a read
+        takes (decoding a 1080p frame: ~10 ms) does not slow the rate; after a stall longer than
+        one interval the schedule starts again from now (no burst to catch up)."""
+        if not self._interval:
+            return
+        now = time.monotonic()
+        if self._due and self._due > now:
+            time.sleep(self._due - now)
+            now = self._due
+        self._due = (self._due if self._due and now - self._due < self._interval else now) + self._interval
 
     def _read_file(self) -> np.ndarray | None:
         ok, image = self._cap.read()
@@ -149,7 +156,7 @@ class VideoSource:
         ok, image = self._cap.read()
         if not ok:
             self._cap.release()
-            self._cap = cv2.VideoCapture(str(self.cfg.file))
+            self._cap = _open_file(self.cfg)
             ok, image = self._cap.read()
         return image if ok else None
 
@@ -174,6 +181,20 @@ class VideoSource:
         self._cap.release()
 
 
+def _decoder_params(cfg: SourceConfig) -> list[int]:
+    return [cv2.CAP_PROP_N_THREADS, cfg.decoder_threads] if cfg.decoder_threads else []
+
+
+def _open_file(cfg: SourceConfig) -> cv2.VideoCapture:
+    """A file through ffmpeg (decoder threads as configured); what ffmpeg cannot open (an image
+    sequence pattern) through OpenCV's other backends."""
+    cap = cv2.VideoCapture(str(cfg.file), cv2.CAP_FFMPEG, _decoder_params(cfg))
+    if not cap.isOpened():
+        cap.release()
+        cap = cv2.VideoCapture(str(cfg.file))
+    return cap
+
+
 def open_source(cfg: SourceConfig, *, pace: bool = True) -> VideoSource:
     """Open the configured source; raises SourceError (naming the source) when it cannot be opened."""
     name = describe(cfg)
@@ -183,13 +204,14 @@ def open_source(cfg: SourceConfig, *, pace: bool = True) -> VideoSource:
             OPEN_TIMEOUT_MS,
             cv2.CAP_PROP_READ_TIMEOUT_MSEC,
             READ_TIMEOUT_MS,
+            *_decoder_params(cfg),
         ]
         cap = cv2.VideoCapture(cfg.url, cv2.CAP_FFMPEG, params)
     elif cfg.file is not None:
         path = Path(cfg.file)
         if not path.is_file():
             raise SourceError(f"{name}: no such file")
-        cap = cv2.VideoCapture(str(path))
+        cap = _open_file(cfg)
     else:
         cap = cv2.VideoCapture(_device_arg(cfg.device), cv2.CAP_V4L2)
     if not cap.isOpened():

@@ -44,6 +44,11 @@ class SourceConfig(StrictModel):
     device: int | str | None = Field(default=None, description="V4L2 device index or /dev/videoN path")
     loop: bool = Field(default=False, description="restart a file at its end")
     fps_limit: float | None = Field(default=None, gt=0, le=120, description="pace reading to this rate")
+    decoder_threads: int = Field(
+        default=1, ge=0, le=16,
+        description="decoding threads for a stream or file (0: ffmpeg's choice, one per core). One is "
+        "cheapest in CPU and memory on a box with many cameras: the cameras already decode in parallel",
+    )
     reconnect_initial_s: float = Field(default=0.5, gt=0, le=60)
     reconnect_max_s: float = Field(default=5.0, gt=0, le=600)
 
@@ -109,6 +114,13 @@ class LowLightConfig(StrictModel):
         default=1_000_000, ge=65_536, le=33_177_600,
         description="larger frames (1080p, 4 MP) are enhanced in overlapping tiles of at most this many "
         "pixels, blended seamlessly: bounds the model's memory",
+    )
+    model_pixels: int | None = Field(
+        default=921_600, ge=65_536, le=33_177_600,
+        description="larger frames are enhanced at this many pixels (1280x720 by default, aspect kept) and "
+        "scaled back: a 1080p frame costs a quarter of full resolution. The enhanced frame is the "
+        "operator's overview; face crops and their SR come from the full-resolution original. "
+        "null: enhance at full resolution (in tiles of max_pixels)",
     )
 
 

@@ -6,6 +6,10 @@ output. Inputs are padded to the entry's pad_multiple and the output is cropped 
 size works. Around the model:
 - ratio "auto" (the default): the ratio comes from the frame's measured exposure,
   TARGET_LUMA / mean luma, within 1..20 (auto_ratio); a number overrides it;
+- a frame larger than model_pixels (when given: the agent's default is 1280x720's 921,600) is
+  enhanced at that size, aspect kept, and scaled back (fit_pixels): a 1080p frame costs a quarter of
+  full resolution (the enhanced frame is the operator's overview; face crops and their SR are cut
+  from the full-resolution original);
 - a frame larger than max_pixels (1080p, 4 MP) is enhanced in overlapping tiles (tile_grid), blended
   with linear ramps across each overlap so no seam shows: the model's memory stays that of one tile;
 - a gray frame (IR night mode: colour saturation <= gray_saturation, the camera health monitor's
@@ -46,6 +50,16 @@ def resolve_ratio(bgr: np.ndarray, ratio: float | str) -> float:
     if ratio == "auto":
         return auto_ratio(bgr)
     return float(ratio)
+
+
+def fit_pixels(bgr: np.ndarray, max_pixels: int) -> np.ndarray:
+    """The frame itself when it has at most max_pixels, else a copy shrunk (aspect kept) to fit."""
+    h, w = bgr.shape[:2]
+    if h * w <= max_pixels:
+        return bgr
+    f = math.sqrt(max_pixels / (h * w))
+    size = (max(1, math.floor(w * f)), max(1, math.floor(h * f)))
+    return cv2.resize(bgr, size, interpolation=cv2.INTER_AREA)
 
 
 def tile_grid(height: int, width: int, max_pixels: int, overlap: int = TILE_OVERLAP
@@ -105,12 +119,16 @@ class LowLightEnhancer:
         self.pad_multiple = entry.pad_multiple
 
     def enhance(self, bgr: np.ndarray, ratio: float | str = "auto", *, max_pixels: int | None = None,
-                gray_saturation: float | None = None) -> np.ndarray:
+                model_pixels: int | None = None, gray_saturation: float | None = None) -> np.ndarray:
         """Brighten a BGR uint8 HxWx3 frame; returns BGR uint8 of the same size (see the module doc)."""
         r = resolve_ratio(bgr, ratio)
         h, w = bgr.shape[:2]
-        tiles = tile_grid(h, w, max_pixels) if max_pixels else [(0, h, 0, w)]
-        out = self._run(bgr, r) if len(tiles) == 1 else self._tiled(bgr, r, tiles)
+        small = fit_pixels(bgr, model_pixels) if model_pixels else bgr
+        sh, sw = small.shape[:2]
+        tiles = tile_grid(sh, sw, max_pixels) if max_pixels else [(0, sh, 0, sw)]
+        out = self._run(small, r) if len(tiles) == 1 else self._tiled(small, r, tiles)
+        if small is not bgr:
+            out = cv2.resize(out, (w, h), interpolation=cv2.INTER_CUBIC)
         if gray_saturation is not None and saturation(bgr) <= gray_saturation:
             out = cv2.cvtColor(cv2.cvtColor(out, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
         return out

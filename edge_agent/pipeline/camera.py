@@ -2,8 +2,8 @@
 
 Runs in its own thread and never waits for inference: a motion frame becomes a Job put into the
 shared bounded JobQueue (which coalesces or drops when the worker is behind). Motion OFF->ON opens
-an event (phase 'new'); while motion lasts an 'update' goes out at most every
-snapshots.interval_s (and at most snapshots.max_events_per_minute); motion ON->OFF queues the
+an event (phase 'new'); while motion lasts an 'update' (of a frame where something moved) goes out
+at most every snapshots.interval_s (and at most snapshots.max_events_per_minute); motion ON->OFF queues the
 event's end. The parts (capture thread, slot, gate, queue, publisher) are passed in.
 """
 
@@ -165,7 +165,9 @@ class CameraLoop:
             self.stats.set_state(motion=True)
             self._safe(self.publisher.publish_motion, self.name, True)
             self._enqueue(frame, m, "new")
-        elif m.active and self._event_id is not None and not m.ended:
+        elif m.active and m.boxes and self._event_id is not None and not m.ended:
+            # an update shows something that moves: a still frame inside the event (the gate holds
+            # the event through short pauses) has no region to search for faces
             snaps = self.get_camera_cfg().snapshots
             if frame.ts - self._last_job_ts >= snaps.interval_s and self._allowed(frame.ts, snaps):
                 self._enqueue(frame, m, "update")

@@ -238,6 +238,7 @@ class Worker:
         try:
             with stages.low_light_lock:
                 enhanced = stages.low_light.enhance(event.original, ll.ratio, max_pixels=ll.max_pixels,
+                                                    model_pixels=ll.model_pixels,
                                                     gray_saturation=cam.health.ir_gray_saturation)
             event.stages.append("low_light")
             st.inc("enhanced")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -100,3 +102,49 @@ def test_missing_device_is_a_clear_error_and_urls_hide_credentials():
     name = describe(SourceConfig(url="http://192.0.2.1/cgi/mjpg?user=admin&pwd=secret&res=1080"))
     assert name == "http://192.0.2.1/cgi/mjpg?user=admin&pwd=***&res=1080"
     assert describe(SourceConfig(url="rtsp://192.0.2.1/s1")) == "rtsp://192.0.2.1/s1"
+
+
+@pytest.mark.parametrize(("configured", "expected"), [(None, 1), (3, 3)])
+def test_a_file_decodes_on_one_thread_unless_configured(tmp_path, configured, expected):
+    # a box decodes many cameras side by side: one decoding thread each is the cheapest in CPU and
+    # memory (ffmpeg's own choice is one per core, for each camera)
+    ffmpeg = shutil.which("ffmpeg")
+    if ffmpeg is None:
+        pytest.skip("needs the ffmpeg binary (scripts/system-packages installs it)")
+    clip = tmp_path / "clip.mp4"  # H.264, as cameras send it (ffmpeg threads its decoder)
+    subprocess.run([ffmpeg, "-loglevel", "error", "-f", "lavfi", "-i", "testsrc=size=320x240:rate=10",
+                    "-frames:v", "10", "-c:v", "libx264", "-pix_fmt", "yuv420p", str(clip)], check=True)
+    cfg = SourceConfig(file=clip) if configured is None else SourceConfig(file=clip, decoder_threads=configured)
+    src = open_source(cfg, pace=False)
+    try:
+        assert src._cap.getBackendName() == "FFMPEG"
+        assert int(src._cap.get(cv2.CAP_PROP_N_THREADS)) == expected
+        assert src.read() is not None
+    finally:
+        src.release()
+
+
+class _SlowCapture:
+    """A real capture whose every read takes 30 ms more, as decoding a 1080p frame under load does."""
+
+    def __init__(self, cap):
+        self.cap = cap
+
+    def read(self):
+        time.sleep(0.03)
+        return self.cap.read()
+
+    def __getattr__(self, name):
+        return getattr(self.cap, name)
+
+
+def test_the_time_a_read_takes_does_not_slow_a_paced_file(tmp_path):
+    clip = write_clip(tmp_path / "clip.avi", n=12, fps=20.0)
+    src = open_source(SourceConfig(file=clip, fps_limit=20.0, loop=True))
+    src._cap = _SlowCapture(src._cap)
+    t0 = time.monotonic()
+    for _ in range(21):
+        assert src.read() is not None
+    elapsed = time.monotonic() - t0
+    src.release()
+    assert 20 / 20.0 * 0.95 <= elapsed <= 20 / 20.0 * 1.12  # 20 intervals of 50 ms (read + interval: 1.6 s)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import cv2
 import numpy as np
 import pytest
 import skimage.data
@@ -87,3 +88,37 @@ def test_a_gray_ir_frame_gives_a_gray_frame(enhancer):
     assert saturation(out) == 0.0 and out.mean() > frame.mean()
     colour = _night(640, 360)
     assert saturation(enhancer.enhance(colour, 5.0, gray_saturation=3.0)) > 3.0  # colour stays colour
+
+
+def _scene_bgr(width: int, height: int) -> np.ndarray:
+    scene = fit_scene(skimage.data.rocket(), width, height)
+    return np.ascontiguousarray((np.clip(scene, 0, 1) * 255).round().astype(np.uint8)[:, :, ::-1])
+
+
+def _ssim(a: np.ndarray, b: np.ndarray) -> float:
+    from skimage.metrics import structural_similarity
+
+    return float(structural_similarity(cv2.cvtColor(a, cv2.COLOR_BGR2GRAY), cv2.cvtColor(b, cv2.COLOR_BGR2GRAY)))
+
+
+def test_a_1080p_frame_is_enhanced_at_the_model_budget_and_scaled_back(enhancer, monkeypatch):
+    frame = _night(1920, 1080, seed=3)
+    seen = []
+    run = enhancer.model.runner.run
+    monkeypatch.setattr(enhancer.model.runner, "run", lambda feeds: seen.append(
+        next(v.shape for v in feeds.values() if v.ndim == 4)) or run(feeds))
+    full = enhancer.enhance(frame, 5.0, max_pixels=1_000_000)
+    n_full = len(seen)
+    seen.clear()
+    fast = enhancer.enhance(frame, 5.0, max_pixels=1_000_000, model_pixels=921_600)
+    assert fast.shape == frame.shape and fast.dtype == np.uint8
+    assert n_full > 1 and len(seen) == 1  # one pass at 1280x720 instead of tiles at 1080p
+    assert seen[0][2] * seen[0][3] <= 921_600 + 1280 * 8  # padded to the model's multiple at most
+    # as faithful to the scene the camera saw (the well-exposed render) as full resolution: the
+    # downscale averages sensor noise the model would otherwise have to remove; same brightness
+    scene = _scene_bgr(1920, 1080)
+    assert _ssim(fast, scene) >= _ssim(full, scene) - 0.02
+    assert abs(float(fast.mean()) - float(full.mean())) < 4.0
+    small = np.zeros((360, 640, 3), np.uint8) + 20
+    assert enhancer.enhance(small, 5.0, model_pixels=921_600).shape == small.shape  # smaller frames as they are
+    assert LowLightConfig().model_pixels == 921_600

@@ -78,3 +78,14 @@ def test_updates_are_limited_per_minute(tmp_path, clip):
     # 'new' always goes out; updates stop at the limit and the rest are counted
     assert len(frames) <= 3 + stats.get("motion_events") - 1
     assert stats.get("snapshots_limited") >= 5
+
+
+def test_every_job_shows_something_that_moves(tmp_path, clip):
+    # the gate holds an event open through the off delay after the person left: those still frames
+    # are no update (with no moving region the worker would search the whole frame for faces)
+    items, stats, _, _ = run_loop(tmp_path, clip, {"interval_s": 0.0, "max_events_per_minute": 3600})
+    frames = [j for j in items if isinstance(j, Job)]
+    assert len(frames) >= 10
+    assert all(j.motion.boxes for j in frames)
+    _, last = clip.person_frames
+    assert max(j.frame.seq for j in frames) <= last + 2  # nothing from the still tail of the event
