@@ -90,10 +90,10 @@ def make_clips(cache: Path, fps: float, duty: float, phases: int, kbps: int) -> 
     return clips
 
 
-def agent_config(n: int, clips: list[Path], fps: float, out: Path) -> dict:
+def agent_config(n: int, clips: list[Path], fps: float, out: Path, backend: str = "auto") -> dict:
     cams = [{"name": f"cam{i + 1:02d}", "source": {"file": str(clips[i % len(clips)]), "loop": True, "fps_limit": fps}}
             for i in range(n)]
-    return {"site": "capacity", "cameras": cams, "models": {"dir": str(ROOT / "models")},
+    return {"site": "capacity", "cameras": cams, "models": {"dir": str(ROOT / "models")}, "inference": {"backend": backend},
             "pipeline": {"stats_interval_s": 5.0}, "publish": {"sink": "local", "local": {"dir": str(out)}},
             "api": {"enabled": False}, "state_dir": str(out / ".state"), "logging": {"level": "WARNING"}}
 
@@ -113,6 +113,7 @@ def _proc(pid: int) -> tuple[float, float]:
 class Run:
     cameras: int
     phase: str = "spread"
+    backend: str = "auto"
     seconds: float = 0.0
     cores: float = 0.0
     fps: list[float] = field(default_factory=list)
@@ -145,12 +146,12 @@ def _stats_lines(path: Path, pos: int) -> tuple[list[dict], int]:
     return [json.loads(x) for x in lines.splitlines() if x.strip()], pos + len(text) - len(rest)
 
 
-def run_one(n: int, clips: list[Path], fps: float, seconds: float, warmup: float) -> Run:
+def run_one(n: int, clips: list[Path], fps: float, seconds: float, warmup: float, backend: str) -> Run:
     res = Run(cameras=n)
     with tempfile.TemporaryDirectory(prefix="nw-capacity-") as tmp:
         out = Path(tmp) / "events"
         cfg = Path(tmp) / "agent.yaml"
-        cfg.write_text(yaml.safe_dump(agent_config(n, clips, fps, out)), encoding="utf-8")
+        cfg.write_text(yaml.safe_dump(agent_config(n, clips, fps, out, backend)), encoding="utf-8")
         agent = ROOT / ".venv" / "bin" / "edge-agent"
         cmd = [str(agent) if agent.exists() else "edge-agent", "run", "--config", str(cfg)]
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -207,7 +208,7 @@ def report(runs: list[Run], args) -> str:
         f"Date: {time.strftime('%Y-%m-%dT%H:%M:%S')}  ",
         f"Machine: {cpu_name()}, {os.cpu_count()} logical CPUs. Command: `python benchmarks/capacity.py "
         f"--cameras {args.cameras} --seconds {args.seconds:g} --fps {args.fps:g} --duty {args.duty:g} "
-        f"--kbps {args.kbps} --phase {args.phase}`.",
+        f"--kbps {args.kbps} --phase {args.phase} --backends {args.backends}`.",
         "",
         f"Each camera: a 1920x1080 H.264 stream encoded as an IP camera encodes it ({args.kbps} kbit/s capped, "
         f"no B-frames, a key frame every 2 s) from one rendered night scene ({CLIP_SECONDS:g} s looped, a person "
@@ -215,25 +216,26 @@ def report(runs: list[Run], args) -> str:
         "camera sees the person at its own time (the loop shifted by k/N), as independent cameras do; "
         "*together*, every camera sees the person at the same moment (the worst case for the shared "
         f"worker). The real agent (`edge-agent run`, shipped models, local sink); {args.warmup:g} s warm-up, "
-        f"then {args.seconds:g} s measured.",
+        f"then {args.seconds:g} s measured. Backend: the agent's inference.backend (auto: ONNX Runtime for "
+        "every model, edge_agent/builders.py AUTO_BACKEND).",
         "",
-        "| cameras | motion phases | CPU cores used | fps per camera (min / mean) | frames dropped by the gate "
+        "| cameras | motion phases | backend | CPU cores used | fps per camera (min / mean) | frames dropped by the gate "
         "| jobs dropped | event latency p50 / p95 s | events | peak RSS MB | meets the targets |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in runs:
         if r.error:
-            lines.append(f"| {r.cameras} | {r.phase} | - | - | - | - | - | - | - | no: {r.error} |")
+            lines.append(f"| {r.cameras} | {r.phase} | {r.backend} | - | - | - | - | - | - | - | no: {r.error} |")
             continue
         p50, p95 = r.p(50), r.p(95)
         lat = "-" if p50 is None else f"{p50:.2f} / {p95:.2f}"
         fps = "-" if not r.fps else f"{min(r.fps):.2f} / {statistics.mean(r.fps):.2f}"
-        lines.append(f"| {r.cameras} | {r.phase} | {r.cores:.2f} | {fps} | {r.frames_dropped} | {r.jobs_dropped} | "
+        lines.append(f"| {r.cameras} | {r.phase} | {r.backend} | {r.cores:.2f} | {fps} | {r.frames_dropped} | {r.jobs_dropped} | "
                      f"{lat} | {r.events} | {r.peak_rss_mb:.0f} | {'yes' if r.meets() else 'no'} |")
-    ok = [r.cameras for r in runs if r.meets() and r.phase != "together"]
+    ok = [r.cameras for r in runs if r.meets() and r.phase != "together" and r.backend == "auto"]
     lines += ["", f"Targets: >= {TARGETS['fps']} fps per camera, {TARGETS['frames_dropped']} frames dropped by the "
               f"gate, latency p95 <= {TARGETS['latency_p95_s']} s, peak RSS <= {TARGETS['rss_mb']:.0f} MB.",
-              f"**Largest N measured that meets them (motion spread): {max(ok) if ok else 'none'}.**", ""]
+              f"**Largest N measured that meets them (motion spread, default backend): {max(ok) if ok else 'none'}.**", ""]
     return "\n".join(lines)
 
 
@@ -246,6 +248,7 @@ def main() -> int:
     ap.add_argument("--duty", type=float, default=0.1)
     ap.add_argument("--kbps", type=int, default=4096, help="the cameras' bit rate (1080p cameras ship with 2-8 Mbit/s)")
     ap.add_argument("--phase", choices=["spread", "together", "both"], default="spread")
+    ap.add_argument("--backends", default="auto", help="inference.backend values to measure, e.g. auto,openvino")
     ap.add_argument("--cache", type=Path, default=ROOT / "work_cache" / "capacity")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "reports" / "capacity.md")
     args = ap.parse_args()
@@ -254,14 +257,19 @@ def main() -> int:
     counts = [int(x) for x in args.cameras.split(",")]
     phases = ["spread", "together"] if args.phase == "both" else [args.phase]
     runs = []
+    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    if not backends or set(backends) - {"auto", "onnxruntime", "openvino"}:
+        ap.error("--backends: a list of auto, onnxruntime, openvino")
     for n in counts:
         for phase in (phases if n > 1 else phases[:1]):
             clips = make_clips(args.cache, args.fps, args.duty, n if phase == "spread" else 1, args.kbps)
-            print(f"{n} camera(s), motion {phase}: {args.warmup:g} s warm-up + {args.seconds:g} s ...", flush=True)
-            r = run_one(n, clips, args.fps, args.seconds, args.warmup)
-            r.phase = phase
-            runs.append(r)
-            print(report([r], args).splitlines()[-4], flush=True)
+            for backend in backends:
+                print(f"{n} camera(s), motion {phase}, {backend}: {args.warmup:g} s warm-up + {args.seconds:g} s ...",
+                      flush=True)
+                r = run_one(n, clips, args.fps, args.seconds, args.warmup, backend)
+                r.phase, r.backend = phase, backend
+                runs.append(r)
+                print(report([r], args).splitlines()[-4], flush=True)
     text = report(runs, args)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text, encoding="utf-8")

@@ -26,6 +26,7 @@ from edge_agent.config.schema import AgentConfig, CameraConfig
 from edge_agent.health.agent_alerts import AgentAlerts
 from edge_agent.health.monitor import HealthMonitor
 from edge_agent.inference.base import ModelError
+from edge_agent.malloc_tuning import release_free_memory
 from edge_agent.pipeline.camera import CameraLoop, LatestSnapshots
 from edge_agent.pipeline.jobs import JobQueue
 from edge_agent.pipeline.restart import RunState
@@ -244,6 +245,7 @@ class Agent:
                 self.agent_alerts.check_spool_status(self.publisher.spool_status())
             except Exception:
                 log.exception("health checks failed")
+            release_free_memory()  # the holes the cameras' freed frames left (edge_agent/malloc_tuning.py)
             if time.monotonic() - last_stats >= self.config.pipeline.stats_interval_s:
                 last_stats = time.monotonic()
                 self._publish_stats()

@@ -23,6 +23,20 @@ class StartupError(Exception):
 
 
 
+# inference.backend "auto", per stage: ONNX Runtime (no memory arena) for every model. OpenVINO
+# runs the low-light model about 3x faster (720p: 57 vs 214 ms here) but keeps ~75 MB of buffers
+# per input shape and ~40 MB of its own; face crops come in a new size every time (250 crop sizes
+# grew an OpenVINO process by 870 MB). With 8 cameras the box's memory budget (500 MB) holds only
+# on ONNX Runtime, so OpenVINO is the operator's choice (inference.backend: openvino) for boxes with
+# memory to spare; benchmarks/capacity.py measures both.
+AUTO_BACKEND = {"low_light": "onnxruntime", "face_sr": "onnxruntime", "face_detect": "onnxruntime"}
+
+
+def stage_backend(stage: str, configured: str) -> str:
+    """The runtime a stage's model loads with: the configured one, or AUTO_BACKEND's choice."""
+    return AUTO_BACKEND[stage] if configured == "auto" else configured
+
+
 def build_stages(cfg: AgentConfig) -> Stages:
     """Load the models once (sha256-verified) and wire the enhancement stages.
 
@@ -42,13 +56,13 @@ def build_stages(cfg: AgentConfig) -> Stages:
     loaded_info = {}
     for stage, name in (("low_light", m.low_light), ("face_sr", m.face_sr)):
         try:
-            loaded[stage] = load_model(m.dir, name, inf.backend, m.precision, inf.threads)
+            loaded[stage] = load_model(m.dir, name, stage_backend(stage, inf.backend), m.precision, inf.threads)
         except ModelError as exc:
             log.error("%s model unavailable, stage off (originals are published): %s", stage, exc)
             failed[stage] = str(exc)
     # the CNN face detector is loaded once and shared; if it cannot be (missing/corrupt file) the
     # LBP cascade takes over and model_failed:face_detect is raised
-    net, face_backend = None, "onnxruntime" if inf.backend == "auto" else inf.backend
+    net, face_backend = None, stage_backend("face_detect", inf.backend)
     if any(c.enabled and c.faces.enabled and c.faces.detector == "cnn" for c in cfg.cameras):
         try:
             net = load_face_net(m.dir, backend=face_backend, threads=inf.threads)

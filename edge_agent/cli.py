@@ -96,6 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from edge_agent.malloc_tuning import tune_malloc
+
+    tune_malloc()  # before any thread starts (edge_agent/malloc_tuning.py)
     args = build_parser().parse_args(argv)
     return int(args.func(args) or 0)
 

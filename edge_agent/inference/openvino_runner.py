@@ -19,6 +19,7 @@ from edge_agent.inference.base import ModelError, TensorSpec
 log = logging.getLogger(__name__)
 
 _core: ov.Core | None = None
+SHAPE_CACHE = 16  # input shapes whose compiled state the CPU plugin keeps
 _core_lock = threading.Lock()
 
 
@@ -27,6 +28,9 @@ def _get_core() -> ov.Core:
     with _core_lock:
         if _core is None:
             _core = ov.Core()
+            # compiled state kept per input shape (default 5000 shapes): a model fed many sizes
+            # grows without bound; a camera's frames have one size, so a few are plenty
+            _core.set_property("CPU", {"CPU_RUNTIME_CACHE_CAPACITY": str(SHAPE_CACHE)})
         return _core
 
 

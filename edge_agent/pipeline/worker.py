@@ -22,6 +22,7 @@ import numpy as np
 from edge_agent.config.schema import AgentConfig, CameraConfig, FacesConfig
 from edge_agent.enhance.faces import brighten_to_mid, detect_faces
 from edge_agent.enhance.tensors import luma
+from edge_agent.malloc_tuning import release_free_memory
 from edge_agent.pipeline.jobs import EndJob, JobQueue
 from edge_agent.pipeline.stats import CameraStats
 from edge_agent.publish.base import Publisher
@@ -106,6 +107,8 @@ class Worker:
                 self._stat(job.camera).inc("errors")
             finally:
                 self.jobs.done(job)
+                del job
+                release_free_memory()
 
     def handle(self, job: Job | EndJob) -> EnhancedEvent | None:
         if isinstance(job, EndJob):
