@@ -40,6 +40,15 @@ class DegradeSpec(BaseModel):
         return self
 
 
+def cctv_eval_spec(scale: int = 4) -> DegradeSpec:
+    """The held-out "CCTV" evaluation every SR model card reports beside clean bicubic x`scale`:
+    area or bicubic scaling, and each of optics blur (sigma 0.2-0.8 HR px), sensor noise (sigma 1-4)
+    and JPEG (quality 60-90) on half of the images, seeded per image. One definition, used by the
+    training's final report, the model cards and the benchmarks."""
+    return DegradeSpec(scale=scale, downsample=["area", "bicubic"], blur_prob=0.5, blur_sigma=(0.2, 0.8),
+                       noise_prob=0.5, noise_sigma=(1.0, 4.0), jpeg_prob=0.5, jpeg_quality=(60, 90))
+
+
 def _check_hr(hr: np.ndarray, scale: int) -> None:
     if hr.dtype != np.uint8 or hr.ndim != 3 or hr.shape[2] != 3:
         raise ValueError(f"expected an RGB uint8 HxWx3 image, got {hr.dtype} {hr.shape}")

@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from tqdm import tqdm
 
 from export_tools.archs.registry import build
-from export_tools.data.lowres import DegradeSpec, PatchSampler
+from export_tools.data.lowres import DegradeSpec, PatchSampler, cctv_eval_spec
 from export_tools.training import common
 from export_tools.training.common import load_checkpoint, save_checkpoint, setup
 from export_tools.training.sr_eval import evaluate
@@ -163,6 +163,15 @@ def load_training_images(sources: list[str], set_dir: str = "work_cache/train_se
 # ---------------------------------------------------------------- training
 
 
+# How long a recipe runs may grow between sessions (a later session gives it more time); anything
+# else that differs means another training, which a checkpoint must not continue.
+_EXTENSIBLE = ("time_budget_min", "max_iters", "checkpoint_every_s", "log_every")
+
+
+def _resume_key(recipe: dict | None) -> dict | None:
+    return None if recipe is None else {k: v for k, v in recipe.items() if k not in _EXTENSIBLE}
+
+
 def _lr_at(recipe: Recipe, progress: float) -> float:
     p = min(max(progress, 0.0), 1.0)
     return recipe.lr_min + 0.5 * (recipe.lr - recipe.lr_min) * (1.0 + math.cos(math.pi * p))
@@ -227,7 +236,7 @@ def train(recipe_path: Path, out_dir: Path | None = None, resume: bool = True,
     if resume and last.is_file():
         ck = load_checkpoint(last)
         ts = ck["train_state"]
-        if ts.get("recipe") != recipe.model_dump(mode="json"):
+        if _resume_key(ts.get("recipe")) != _resume_key(recipe.model_dump(mode="json")):
             raise ValueError(f"{last} was written by a different recipe; use another out_dir or resume=False")
         gen.load_state_dict(ck["state_dict"])
         for k, net in nets.items():
@@ -332,18 +341,22 @@ def train(recipe_path: Path, out_dir: Path | None = None, resume: bool = True,
                        max_side=recipe.eval.max_side)
     clean = evaluate(gen, DegradeSpec(scale=recipe.degradation.scale), seed=recipe.eval.seed,
                      faces=recipe.eval.faces, max_side=recipe.eval.max_side)
+    cctv = evaluate(gen, cctv_eval_spec(recipe.degradation.scale), seed=recipe.eval.seed,
+                    faces=recipe.eval.faces, max_side=recipe.eval.max_side)
     log(f"done: {it} iterations in {elapsed / 60:.1f} min; Y-PSNR vs bicubic on held-out images: "
         f"recipe degradation {metrics['mean']['psnr_y']:.2f} vs {metrics['mean']['psnr_y_bicubic']:.2f} dB "
         f"(+{metrics['mean']['gain_db']:.2f}), clean bicubic-down {clean['mean']['psnr_y']:.2f} vs "
-        f"{clean['mean']['psnr_y_bicubic']:.2f} dB (+{clean['mean']['gain_db']:.2f})")
-    (out / "metrics.json").write_text(json.dumps({"recipe_degradation": metrics, "clean": clean}, indent=2))
+        f"{clean['mean']['psnr_y_bicubic']:.2f} dB (+{clean['mean']['gain_db']:.2f}), CCTV "
+        f"{cctv['mean']['psnr_y']:.2f} vs {cctv['mean']['psnr_y_bicubic']:.2f} dB (+{cctv['mean']['gain_db']:.2f})")
+    (out / "metrics.json").write_text(json.dumps({"recipe_degradation": metrics, "clean": clean, "cctv": cctv},
+                                                 indent=2))
     arch_kwargs = gen_kwargs(recipe)
     if hasattr(gen, "merge"):  # re-parameterisable: ship the plain merged net (exact, tested)
         gen.merge()
         arch_kwargs = {**arch_kwargs, "deploy": True}
     final = save_checkpoint(out / "final.pt", arch=recipe.arch, arch_kwargs=arch_kwargs, model=gen, meta={
         "recipe": recipe.model_dump(mode="json"), "init_from": init_from, "iterations": it, "minutes": round(elapsed / 60, 2),
-        "training_images": names, "metrics": {"recipe_degradation": metrics["mean"], "clean": clean["mean"]},
+        "training_images": names, "metrics": {"recipe_degradation": metrics["mean"], "clean": clean["mean"], "cctv": cctv["mean"]},
     })
     log(f"wrote {final}")
     return final

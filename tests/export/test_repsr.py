@@ -30,7 +30,7 @@ def _randomized(seed: int = 0, **kwargs) -> RepSR:
                 p.fill_(0.7)
         for p in m.tail.parameters():  # a trained residual is small next to the anchor
             p.mul_(0.25)
-    return m
+    return m.use_branches(True)  # the reference: every block as its sum of branches
 
 
 def _unclamped(m: RepSR, x: torch.Tensor) -> torch.Tensor:
@@ -78,6 +78,7 @@ def test_merge_keeps_border_exact_for_the_expand_bias():
     """A large expand bias and nothing else: wrong border handling of 1x1->3x3 would show at the edges."""
     torch.manual_seed(0)
     ecb = ECB(4, 5).double()
+    ecb.fused = False
     with torch.no_grad():
         for p in ecb.parameters():
             p.zero_()
@@ -90,6 +91,32 @@ def test_merge_keeps_border_exact_for_the_expand_bias():
         got = ecb.merged_conv()(x)
     assert float(ref[..., 0, :].abs().max()) > 1.0  # the borders do carry the bias
     assert float((got - ref).abs().max()) < 1e-12
+
+
+@pytest.mark.parametrize("long_skip,act", [(False, "relu"), (True, "prelu")])
+def test_folded_training_forward_equals_branches_in_outputs_and_gradients(long_skip, act):
+    """Training runs each block through its folded kernel: same outputs and same gradients for
+    every parameter as the branch sum, so it is the same training, only faster."""
+    ref = _randomized(seed=5, channels=8, blocks=3, long_skip=long_skip, act=act).double().train()
+    fused = _randomized(seed=5, channels=8, blocks=3, long_skip=long_skip, act=act).double().train()
+    fused.use_branches(False)
+    assert all(m.fused for m in fused.modules() if isinstance(m, ECB))
+    x = torch.rand(2, 3, 13, 17, dtype=torch.float64)
+    target = torch.rand(2, 3, 52, 68, dtype=torch.float64)
+    outs = {}
+    for name, m in (("ref", ref), ("fused", fused)):
+        y = m(x)
+        (y - target).abs().mean().backward()
+        outs[name] = y.detach()
+    assert float((outs["fused"] - outs["ref"]).abs().max()) < 1e-10
+    grads_ref = dict(ref.named_parameters())
+    n = 0
+    for name, p in fused.named_parameters():
+        g_ref = grads_ref[name].grad
+        assert p.grad is not None and g_ref is not None, name
+        assert float((p.grad - g_ref).abs().max()) <= 1e-9 * max(1.0, float(g_ref.abs().max())), name
+        n += int(float(g_ref.abs().max()) > 0)
+    assert n > 20  # the gradients compared are not all zero
 
 
 def test_merged_is_plain_and_small():

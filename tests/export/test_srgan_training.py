@@ -47,6 +47,9 @@ def test_shipped_recipes_validate(repo_root):
     for name in ("srgan_faithful.yaml", "srgan_perceptual.yaml"):
         recipe = load_recipe(repo_root / "configs" / "train" / name)
         assert recipe.degradation.scale == recipe.model["scale"] == 4
+    for name in ("face_sr_rep.yaml", "face_sr_v2.yaml"):
+        recipe = load_recipe(repo_root / "configs" / "train" / name)
+        assert recipe.arch == "repsr" and recipe.degradation.scale == 4
 
 
 def test_tiny_train_resume_equals_straight_run(tmp_path):
@@ -63,13 +66,19 @@ def test_tiny_train_resume_equals_straight_run(tmp_path):
     assert last.name == "last.pt" and not (part / "final.pt").exists()
     assert load_checkpoint(last)["train_state"]["iter"] == 3
     with pytest.raises(ValueError, match="different recipe"):
-        train(_write(tmp_path, "b", max_iters=7), part, resume=True)
+        train(_write(tmp_path, "b", lr=1e-3), part, resume=True)
     resumed = train(_write(tmp_path, "a"), part, resume=True)
     assert "resumed from" in (part / "train.log").read_text()
     a, b = load_checkpoint(straight)["state_dict"], load_checkpoint(resumed)["state_dict"]
     assert all(torch.equal(a[k], b[k]) for k in a)
     model, _ = build_from_checkpoint(resumed)
     assert model.scale == 4 and not model.training
+    assert {"clean", "cctv", "recipe_degradation"} <= set(load_checkpoint(resumed)["meta"]["metrics"])
+
+    # a later session may give the same recipe more time or iterations: it continues, from 6 to 8
+    longer = train(_write(tmp_path, "a", max_iters=8, time_budget_min=90), part, resume=True)
+    assert load_checkpoint(longer)["meta"]["iterations"] == 8
+    assert "resumed from" in (part / "train.log").read_text().split("wrote")[-2]
 
 
 def test_tiny_perceptual_stage_runs_from_faithful(tmp_path):
