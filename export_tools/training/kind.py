@@ -18,8 +18,6 @@ export_tools.training.common.build_from_checkpoint() turns back into the whole K
 from __future__ import annotations
 
 import logging
-import math
-import time
 from pathlib import Path
 from typing import Literal
 
@@ -27,15 +25,15 @@ import numpy as np
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 from torch.nn import functional as F
-from tqdm import tqdm
 
 from edge_agent.enhance.tensors import pad_to_multiple
 from export_tools.archs.kind import COMPACT_KWARGS, KinDEnhancer
 from export_tools.data import images as image_sets
 from export_tools.data.lowlight import NightPatches, synth_night
 from export_tools.export.metrics import clahe, gamma_to_mean, psnr
-from export_tools.training import common, losses
+from export_tools.training import common, loop, losses
 from export_tools.training.common import build_from_checkpoint, load_checkpoint, save_checkpoint, setup
+from export_tools.training.loop import LoopConfig, Progress
 
 ARCH = "kind_enhancer"
 STAGES = ("decom", "restore", "adjust", "finetune")
@@ -147,39 +145,32 @@ def _run_stage(model: KinDEnhancer, recipe: KinDRecipe, stage: str, cfg: StageRe
         if state.get("optimizer"):
             opt.load_state_dict(state["optimizer"])
         log.info("resuming stage %s at step %d (%.1f min spent)", stage, step, elapsed / 60)
-    budget = cfg.max_minutes * 60.0
     model.train()
     for p in model.parameters():
         p.requires_grad_(False)
     for p in params:
         p.requires_grad_(True)
-    running = 0.0
-    t_start = time.perf_counter() - elapsed
-    bar = tqdm(total=cfg.steps, initial=step, desc=f"kind/{stage}", mininterval=10, dynamic_ncols=True)
-    while step < cfg.steps and elapsed < budget:
-        progress = max(step / max(cfg.steps, 1), elapsed / budget)
-        for g in opt.param_groups:  # cosine decay over whichever runs out first: steps or time
-            g["lr"] = cfg.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0))))
+
+    def one_step(_it: int) -> dict[str, torch.Tensor]:
         low_np, high_np = data.batch(cfg.batch)
         loss = stage_loss(model, stage, torch.from_numpy(low_np), torch.from_numpy(high_np))
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"stage {stage}: loss became {loss.item()} at step {step}")
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        step += 1
-        elapsed = time.perf_counter() - t_start
-        running += loss.item()
-        bar.update(1)
-        if step % recipe.log_every == 0:
-            log.info("stage %s step %d loss %.4f lr %.2e %.1f min", stage, step, running / recipe.log_every,
-                     opt.param_groups[0]["lr"], elapsed / 60)
-            bar.set_postfix(loss=f"{running / recipe.log_every:.4f}")
-            running = 0.0
-        if step % recipe.checkpoint_every == 0:
-            _save_latest(out_dir, model, recipe, {**state, "stage": stage, "step": step, "elapsed": elapsed,
-                                                   "optimizer": opt.state_dict(), "rng": data.rng.bit_generator.state})
-    bar.close()
+        if torch.isfinite(loss):
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        return {"loss": loss.detach()}  # the loop stops on a loss that is not finite
+
+    def save(progress: Progress) -> None:
+        _save_latest(out_dir, model, recipe, {**state, "stage": stage, "step": progress.it,
+                                               "elapsed": progress.elapsed, "optimizer": opt.state_dict(),
+                                               "rng": data.rng.bit_generator.state})
+
+    loop_cfg = LoopConfig(desc=f"kind/{stage}", max_iters=cfg.steps, budget_s=cfg.max_minutes * 60.0,
+                          log_every=recipe.log_every, checkpoint_every=recipe.checkpoint_every, bar_interval_s=10)
+    # cosine decay to 5 % of the stage's rate over whichever runs out first: steps or time
+    progress = loop.run(loop_cfg, one_step, state=Progress(step, elapsed), save=save, log=log.info,
+                        schedule=lambda f: loop.cosine(f, cfg.lr, 0.05 * cfg.lr), optimizers=[opt])
+    step, elapsed = progress.it, progress.elapsed
     model.eval()
     state.setdefault("done", []).append(stage)
     state["stage_log"] = {**state.get("stage_log", {}), stage: {"steps": step, "minutes": round(elapsed / 60, 2)}}

@@ -10,7 +10,6 @@ learning rate follows a cosine over that progress. `last.pt` is written every ch
 from __future__ import annotations
 
 import json
-import math
 import time
 from pathlib import Path
 from typing import Any, Literal
@@ -23,8 +22,9 @@ from tqdm import tqdm
 
 from export_tools.archs.registry import build
 from export_tools.data.lowres import DegradeSpec, PatchSampler, cctv_eval_spec
-from export_tools.training import common
+from export_tools.training import common, loop
 from export_tools.training.common import load_checkpoint, save_checkpoint, setup
+from export_tools.training.loop import LoopConfig, Progress
 from export_tools.training.sr_eval import evaluate
 
 ARCH = "srgan_generator"  # the default generator
@@ -172,11 +172,6 @@ def _resume_key(recipe: dict | None) -> dict | None:
     return None if recipe is None else {k: v for k, v in recipe.items() if k not in _EXTENSIBLE}
 
 
-def _lr_at(recipe: Recipe, progress: float) -> float:
-    p = min(max(progress, 0.0), 1.0)
-    return recipe.lr_min + 0.5 * (recipe.lr - recipe.lr_min) * (1.0 + math.cos(math.pi * p))
-
-
 def _bce(logits: torch.Tensor, real: bool) -> torch.Tensor:
     target = torch.ones_like(logits) if real else torch.zeros_like(logits)
     return F.binary_cross_entropy_with_logits(logits, target)
@@ -267,26 +262,15 @@ def train(recipe_path: Path, out_dir: Path | None = None, resume: bool = True,
                 f"{time.monotonic() - t0:.0f} s")
         feat_net = feat_net.to(device)
 
-    budget_s = recipe.time_budget_min * 60.0
-
-    def save_last() -> None:
+    def save_last(state: Progress) -> None:
         save_checkpoint(last, arch=recipe.arch, arch_kwargs=gen_kwargs(recipe), model=gen, train_state={
-            "iter": it, "elapsed": elapsed, "recipe": recipe.model_dump(mode="json"),
+            "iter": state.it, "elapsed": state.elapsed, "recipe": recipe.model_dump(mode="json"),
             "nets": {k: v.state_dict() for k, v in nets.items() if k != "gen"},
             "opts": {k: o.state_dict() for k, o in opts.items()},
             "sampler": sampler.state(), "torch_rng": torch.get_rng_state(),
         })
 
-    gen.train()
-    start = time.monotonic() - elapsed
-    last_save = time.monotonic()
-    running: dict[str, float] = {}
-    bar = tqdm(total=recipe.max_iters, initial=it, desc=recipe.name, mininterval=30, dynamic_ncols=True)
-    while it < recipe.max_iters and elapsed < budget_s:
-        progress = max(it / recipe.max_iters, elapsed / budget_s)
-        lr_now = _lr_at(recipe, progress)
-        for g in opts["gen"].param_groups:
-            g["lr"] = lr_now
+    def step(_it: int) -> dict[str, torch.Tensor]:
         lr_np, hr_np = sampler.batch(recipe.data.batch_size)
         lr_t, hr_t = torch.from_numpy(lr_np).to(device), torch.from_numpy(hr_np).to(device)
         sr = gen(lr_t)
@@ -316,23 +300,15 @@ def train(recipe_path: Path, out_dir: Path | None = None, resume: bool = True,
                 d_loss.backward()
                 opts[k].step()
                 losses[k] = d_loss.detach()
-        it += 1
-        elapsed = time.monotonic() - start
-        for k, v in losses.items():
-            running[k] = running.get(k, 0.0) + float(v.detach())
-        bar.update(1)
-        if it % recipe.log_every == 0:
-            stats = " ".join(f"{k} {v / recipe.log_every:.4f}" for k, v in running.items())
-            log(f"iter {it} lr {lr_now:.2e} {stats} ({elapsed / 60:.1f} min)")
-            running = {}
-        if time.monotonic() - last_save >= recipe.checkpoint_every_s:
-            save_last()
-            last_save = time.monotonic()
-        if stop_at is not None and it >= stop_at:
-            break
-    bar.close()
-    save_last()
-    if stop_at is not None and it >= stop_at and it < recipe.max_iters:
+        return losses
+
+    gen.train()
+    cfg = LoopConfig(desc=recipe.name, max_iters=recipe.max_iters, budget_s=recipe.time_budget_min * 60.0,
+                     log_every=recipe.log_every, checkpoint_every_s=recipe.checkpoint_every_s, stop_at=stop_at)
+    state = loop.run(cfg, step, state=Progress(it, elapsed), save=save_last, log=log,
+                     schedule=lambda f: loop.cosine(f, recipe.lr, recipe.lr_min), optimizers=[opts["gen"]])
+    it, elapsed = state.it, state.elapsed
+    if loop.stopped_early(cfg, state):
         log(f"stopped at iteration {it} as asked; resume to continue")
         return last
 
