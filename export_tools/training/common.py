@@ -35,6 +35,18 @@ def setup(seed: int, threads: int = 0) -> None:
         torch.set_num_threads(threads)
 
 
+def resolve_device(name: str) -> torch.device:
+    """cpu, cuda (refused with a clear error when no GPU is visible) or auto (cuda if present)."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("the recipe asks for device cuda but torch sees no GPU here; "
+                           "use device: auto (or cpu) to train on the CPU")
+    if name not in ("cpu", "cuda"):
+        raise ValueError(f"unknown device {name!r}; use cpu, cuda or auto")
+    return torch.device(name)
+
+
 def save_checkpoint(path: Path, *, arch: str, arch_kwargs: dict, model: torch.nn.Module,
                     meta: dict[str, Any] | None = None, train_state: dict[str, Any] | None = None) -> Path:
     """Atomically write {"arch", "arch_kwargs", "state_dict", "meta", "train_state"}."""

@@ -84,7 +84,7 @@ class Recipe(_Strict):
     arch: Literal["srgan_generator", "repsr"] = ARCH
     seed: int = 0
     threads: int = Field(1, ge=0, le=64)
-    device: str = "cpu"
+    device: Literal["cpu", "cuda", "auto"] = "cpu"  # auto: CUDA when a GPU is present
     # faithful stage only: continue from this checkpoint of the same generator (a longer schedule)
     init_from: str | None = None
     time_budget_min: float = Field(40.0, gt=0)
@@ -163,9 +163,10 @@ def load_training_images(sources: list[str], set_dir: str = "work_cache/train_se
 # ---------------------------------------------------------------- training
 
 
-# How long a recipe runs may grow between sessions (a later session gives it more time); anything
-# else that differs means another training, which a checkpoint must not continue.
-_EXTENSIBLE = ("time_budget_min", "max_iters", "checkpoint_every_s", "log_every")
+# How long a recipe runs may grow between sessions (a later session gives it more time), and a run
+# may move between machines (CPU threads, a GPU); anything else that differs means another
+# training, which a checkpoint must not continue.
+_EXTENSIBLE = ("time_budget_min", "max_iters", "checkpoint_every_s", "log_every", "device", "threads")
 
 
 def _resume_key(recipe: dict | None) -> dict | None:
@@ -200,7 +201,8 @@ def train(recipe_path: Path, out_dir: Path | None = None, resume: bool = True,
     out.mkdir(parents=True, exist_ok=True)
     log = _Log(out / "train.log")
     setup(recipe.seed, recipe.threads)
-    device = torch.device(recipe.device)
+    device = common.resolve_device(recipe.device)
+    log(f"training on {device}")
 
     images, names = load_training_images(recipe.data.sources, recipe.data.set_dir)
     sampler = PatchSampler(images, recipe.degradation, recipe.data.hr_patch, recipe.seed)

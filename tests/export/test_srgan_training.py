@@ -47,7 +47,7 @@ def test_shipped_recipes_validate(repo_root):
     for name in ("srgan_faithful.yaml", "srgan_perceptual.yaml"):
         recipe = load_recipe(repo_root / "configs" / "train" / name)
         assert recipe.degradation.scale == recipe.model["scale"] == 4
-    for name in ("face_sr_rep.yaml", "face_sr_v2.yaml"):
+    for name in ("face_sr_rep.yaml", "face_sr_v2.yaml", "face_sr_v2_gpu.yaml"):
         recipe = load_recipe(repo_root / "configs" / "train" / name)
         assert recipe.arch == "repsr" and recipe.degradation.scale == 4
 
@@ -143,3 +143,31 @@ def test_training_set_source_needs_the_built_set(tmp_path):
     path = _write(tmp_path, "s", data={**TINY["data"], "sources": ["set:natural"], "set_dir": str(tmp_path / "none")})
     with pytest.raises(Exception, match="edge-export data build"):
         train(path, tmp_path / "out", resume=False)
+
+
+def test_device_auto_trains_where_it_can_and_cuda_without_gpu_is_refused(tmp_path):
+    from export_tools.training.common import resolve_device
+
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert resolve_device("auto").type == expected
+    out = train(_write(tmp_path, "d", device="auto", max_iters=2), tmp_path / "d", resume=False)
+    assert load_checkpoint(out)["meta"]["iterations"] == 2
+    assert f"training on {expected}" in (tmp_path / "d" / "train.log").read_text()
+    with pytest.raises(ValidationError):
+        Recipe.model_validate({**TINY, "device": "tpu"})
+    if not torch.cuda.is_available():
+        with pytest.raises(RuntimeError, match="no GPU"):
+            train(_write(tmp_path, "c", device="cuda", max_iters=2), tmp_path / "c", resume=False)
+
+
+def test_gpu_recipe_runs_a_few_steps_here(tmp_path, repo_root):
+    """The GPU recipe as shipped (device auto), on this machine's CPU for 3 steps: only the data
+    (a bundled photo instead of the built set) and the evaluation size are swapped for speed."""
+    data = yaml.safe_load((repo_root / "configs" / "train" / "face_sr_v2_gpu.yaml").read_text())
+    assert data["device"] == "auto" and data["arch"] == "repsr"
+    data["data"] = {**data["data"], "sources": ["skimage:camera"], "batch_size": 4}
+    data["eval"] = {"faces": False, "max_side": 64}
+    path = tmp_path / "gpu.yaml"
+    path.write_text(yaml.safe_dump(data))
+    last = train(path, tmp_path / "gpu", resume=False, stop_at=3)
+    assert load_checkpoint(last)["train_state"]["iter"] == 3
