@@ -117,6 +117,8 @@ def manifest_metrics(report: Report) -> dict[str, float]:
     for kind in ARTIFACTS:
         if kind in report.scores:
             out[f"{report.metric}_{kind}"] = round(report.scores[kind]["psnr"], 3)
+            if "psnr_cctv" in report.scores[kind]:
+                out[f"{report.metric}_cctv_{kind}"] = round(report.scores[kind]["psnr_cctv"], 3)
         if kind in report.drops_db:
             out[f"drop_db_{kind}"] = round(report.drops_db[kind], 3)
         if kind in report.latency_ms:

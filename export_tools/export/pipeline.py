@@ -9,7 +9,7 @@ from tqdm import tqdm
 
 from export_tools.export import openvino, quantize, samples
 from export_tools.export.onnx import FP32_NAME, ExportInfo, export_checkpoint
-from export_tools.export.verify import DEFAULT_MAX_DROP_DB, Report, verify
+from export_tools.export.verify import Report, verify
 
 
 def export_step(checkpoint: Path, work_dir: Path, n_parity: int = 2) -> ExportInfo:
@@ -73,7 +73,7 @@ def quantize_step(work_dir: Path, *, calibration: str = "minmax", max_int8_kerne
     return out
 
 
-def build_all(checkpoint: Path, work_dir: Path, *, max_drop_db: float = DEFAULT_MAX_DROP_DB,
+def build_all(checkpoint: Path, work_dir: Path, *, max_drop_db: float | None = None,
               threads: int = 2) -> Report:
     export_step(checkpoint, work_dir)
     quantize_step(work_dir)

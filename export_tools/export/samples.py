@@ -31,6 +31,7 @@ class Sample:
     input_rgb: np.ndarray  # uint8 RGB, what the camera gave
     reference: np.ndarray  # float RGB [0, 1], the ground truth
     baselines: dict[str, np.ndarray] = field(default_factory=dict)  # float RGB [0, 1]
+    condition: str = ""  # "" the task's main validation; "cctv": SR inputs degraded like a camera
 
 
 def nchw(rgb_u8: np.ndarray) -> np.ndarray:
@@ -110,9 +111,11 @@ def _lr(hr_u8: np.ndarray, scale: int, rng: np.random.Generator, spec=None) -> t
 
 
 def sr_validation(scale: int, pad_multiple: int = 1, seed: int = SEED, faces: bool = True,
-                  max_side: int = 512) -> list[Sample]:
-    """Held-out photos + dev faces, centre-cropped to max_side, bicubic x`scale` down (seed + index)."""
+                  max_side: int = 512, cctv: bool = True) -> list[Sample]:
+    """Held-out photos + dev faces, centre-cropped to max_side: clean bicubic x`scale` down (seed +
+    index), and with `cctv` the same images degraded by lowres.cctv_eval_spec (condition "cctv")."""
     from export_tools.data.images import DatasetMissing, held_out_faces, held_out_images, read_rgb
+    from export_tools.data.lowres import cctv_eval_spec
 
     items = {name: ("photos", img) for name, img in held_out_images().items()}
     if faces:
@@ -120,12 +123,15 @@ def sr_validation(scale: int, pad_multiple: int = 1, seed: int = SEED, faces: bo
             items.update({f"face/{p.stem}": ("faces", read_rgb(p)) for p in held_out_faces()})
         except DatasetMissing:
             pass
+    conditions = {"": None, **({"cctv": cctv_eval_spec(scale)} if cctv else {})}
     out = []
-    for i, (name, (group, img)) in enumerate(sorted(items.items())):
-        lr, hr = _lr(center_crop(img, max_side), scale, np.random.default_rng(seed + i))
-        feeds, size = make_feeds(lr, pad_multiple, None)
-        out.append(Sample(name=name, group=group, feeds=feeds, size=size, input_rgb=lr,
-                          reference=to_float(hr), baselines={"bicubic": bicubic(lr, scale)}))
+    for condition, spec in conditions.items():
+        for i, (name, (group, img)) in enumerate(sorted(items.items())):
+            lr, hr = _lr(center_crop(img, max_side), scale, np.random.default_rng(seed + i), spec)
+            feeds, size = make_feeds(lr, pad_multiple, None)
+            out.append(Sample(name=f"{name}@{condition}" if condition else name, group=group, feeds=feeds,
+                              size=size, input_rgb=lr, reference=to_float(hr),
+                              baselines={"bicubic": bicubic(lr, scale)}, condition=condition))
     return out
 
 

@@ -58,7 +58,8 @@ def test_gate_refuses_damaged_quantization_and_package_refuses(good_dir, tmp_pat
     report = verify(bad, samples=sr_samples(), latency_repeats=0, grid=False)
     assert not report.passed
     assert report.drops_db["onnx_int8"] > 0.3
-    assert any("model_int8.onnx" in r and "more than the allowed 0.3 dB" in r for r in report.reasons)
+    assert report.max_drop_db == 0.1  # the face SR gate
+    assert any("model_int8.onnx" in r and "more than the allowed 0.1 dB" in r for r in report.reasons)
     with pytest.raises(GateFailed, match="quality gate failed"):
         require_passed(bad)
     models = tmp_path / "models"
@@ -94,3 +95,44 @@ def test_package_refuses_files_changed_after_verify(good_dir, tmp_path):
         f.write(b"\0")
     with pytest.raises(PackageError, match="changed or vanished since it was verified"):
         package(d, tmp_path / "models", version="1.0.0")
+
+
+def test_cctv_condition_is_scored_apart_and_its_drop_and_target_count(good_dir, tmp_path):
+    """Validation samples under a second condition ("cctv") get their own scores and target, and an
+    INT8 file's drop is its worst over the conditions."""
+    from dataclasses import replace
+
+    from export_tools.export.verify import TARGET_GAIN_DB, _aggregate
+
+    rows = [("", "faces", 30.0, 0.9), ("", "photos", 28.0, 0.8), ("cctv", "faces", 26.0, 0.7),
+            ("cctv", "photos", 24.0, 0.6)]
+    agg = _aggregate(rows)
+    assert agg["psnr"] == 29.0 and agg["psnr_cctv"] == 25.0 and agg["ssim_cctv"] == pytest.approx(0.65)
+    assert agg["psnr_faces"] == 30.0 and agg["psnr_cctv_photos"] == 24.0
+    clean = sr_samples()
+    samples = clean + [replace(s, name=s.name + "@cctv", condition="cctv") for s in clean]
+    report = verify(good_dir, samples=samples, latency_repeats=0, grid=False)
+    assert report.scores["onnx_fp32"]["psnr_cctv"] == pytest.approx(report.scores["onnx_fp32"]["psnr"])
+    names = set(report.targets)
+    assert {"onnx_fp32_gain_over_bicubic_db", "onnx_fp32_cctv_gain_over_bicubic_db"} <= names
+    assert report.targets["onnx_fp32_cctv_gain_over_bicubic_db"]["needs"] == TARGET_GAIN_DB["face_sr"]["psnr_cctv"]
+    # damage only the CCTV inputs' results: give the cctv copies another reference
+    shifted = clean + [replace(s, name=s.name + "@cctv", condition="cctv", reference=s.reference * 0.9)
+                       for s in clean]
+    r2 = verify(good_dir, samples=shifted, latency_repeats=0, grid=False)
+    assert r2.scores["onnx_fp32"]["psnr_cctv"] < r2.scores["onnx_fp32"]["psnr"] - 1.0
+    for kind in ("onnx_int8", "openvino_int8"):
+        per_cond = [r2.scores["onnx_fp32"][k] - r2.scores[kind][k] for k in ("psnr", "psnr_cctv")]
+        assert r2.drops_db[kind] == pytest.approx(max(per_cond))
+
+
+def test_sr_validation_holds_clean_and_cctv_versions_of_the_same_images():
+    from export_tools.export.samples import sr_validation
+
+    samples = sr_validation(4, faces=False, max_side=64)
+    clean = [s for s in samples if s.condition == ""]
+    cctv = [s for s in samples if s.condition == "cctv"]
+    assert clean and len(clean) == len(cctv)
+    assert [s.name + "@cctv" for s in clean] == [s.name for s in cctv]
+    assert all(a.reference.shape == b.reference.shape for a, b in zip(clean, cctv, strict=True))
+    assert any(not np.array_equal(a.input_rgb, b.input_rgb) for a, b in zip(clean, cctv, strict=True))
