@@ -218,7 +218,7 @@ class RepSR(nn.Module):
     """
 
     scale = 4
-    keep_float: tuple[str, ...] = ()
+    keep_float: tuple[str, ...] = ("/anchor/",)  # the fixed bicubic kernel stays float in INT8
 
     def __init__(self, channels: int = 32, blocks: int = 8, long_skip: bool = False, act: Act = "relu",
                  expand: int = 2, deploy: bool = False, anchor: Literal["nearest", "bicubic"] = "nearest"):

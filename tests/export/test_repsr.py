@@ -219,3 +219,18 @@ def test_bicubic_anchor_merges_exactly_and_exports_plain(tmp_path):
     sess = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     (y,) = sess.run(None, {"image": x.numpy()})
     assert abs(y - ref.numpy()).max() < 1e-5
+
+
+def test_int8_leaves_the_fixed_bicubic_anchor_in_float(tmp_path):
+    """The anchor's fixed kernel in INT8 cost OpenVINO 0.39 dB; the keep_float prefix must name the
+    exported anchor Conv, or the quantizers silently quantize it again."""
+    onnx = pytest.importorskip("onnx")
+    from export_tools.export.pipeline import _keep_float
+
+    prefixes = _keep_float("repsr")
+    m = RepSR(channels=8, blocks=1, anchor="bicubic").eval().merge()
+    path = tmp_path / "a.onnx"
+    torch.onnx.export(m, torch.rand(1, 3, 16, 16), str(path), input_names=["image"], output_names=["output"],
+                      opset_version=17, dynamic_axes={"image": {2: "H", 3: "W"}}, dynamo=False)
+    kept = [n for n in onnx.load(str(path)).graph.node if n.name.startswith(prefixes)]
+    assert [n.op_type for n in kept if n.op_type != "Constant"] == ["Conv"]  # its kernel: a Constant
