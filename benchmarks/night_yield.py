@@ -15,6 +15,7 @@ against the clips' ground truth (benchmarks/night_yield_score.py). Variants:
 - enhanced: the defaults, faces searched on the low-light-enhanced frame
 - both:     the defaults, faces searched on both frames, boxes merged
 - crop-enhanced: the defaults, but face crops (and their SR) cut from the low-light-enhanced frame
+- no-denoise: the defaults, but face crops published and upscaled as cut (faces.denoise false)
 The report goes to benchmarks/reports/night_yield.md (and .json beside it).
 """
 
@@ -47,6 +48,7 @@ VARIANTS = {
     "enhanced": {"faces": {"detect_on": "enhanced", "crop_from": "enhanced"}},
     "both": {"faces": {"detect_on": "both", "crop_from": "enhanced"}},
     "crop-enhanced": {"faces": {"crop_from": "enhanced"}},
+    "no-denoise": {"faces": {"denoise": False}},
 }
 GROUP = 4  # cameras per agent run
 MARGIN = 0.25  # faces.margin (the default; the scorer undoes it)
@@ -143,12 +145,13 @@ def report(results: dict, truths, walls: dict, codec: str, threads: int) -> str:
          f"Date: {dt.datetime.now().isoformat(timespec='seconds')}  ",
          f"Machine: {cpu_name()}, {os.cpu_count()} logical CPUs; inference threads: {threads or 'default'}  ",
          f"Clips: {len(truths)} ({', '.join(f'{f}: {sum(1 for g, _ in truths if g == f)}' for f in ('faces', 'clean', 'motion', 'empty'))}), "
-         f"1280x720, 10 fps, 10 s, {codec}. Command: `python benchmarks/night_yield.py`.", "",
+         f"1280x720, 10 fps, 10 s, {codec}. Command: `python benchmarks/night_yield.py{' ' + ' '.join(sys.argv[1:]) if sys.argv[1:] else ''}`.", "",
          "Variants: **old** = LBP cascade + fixed motion threshold 25 (noise_factor 0, no relight test), crops "
          "from the enhanced frame; "
-         "**new** = the shipped defaults (crops cut from the original, lifted to mid-grey); **enhanced** / "
+         "**new** = the shipped defaults (crops cut from the original, lifted to mid-grey, denoised); **enhanced** / "
          "**both** = faces searched on the enhanced frame / on both frames (crops from the enhanced frame); "
-         "**crop-enhanced** = the defaults with crops cut from the low-light-enhanced frame.", "",
+         "**crop-enhanced** = the defaults with crops cut from the low-light-enhanced frame; **no-denoise** = "
+         "the defaults with crops published and upscaled as cut (faces.denoise false).", "",
          "## Motion: person passes that raised an event, and false events", "",
          "| variant | night faces clips | low-contrast clips (luma 15-30, +10-14, sigma 2-4) | events on no-person clips |",
          "|---|---|---|---|"]
@@ -171,11 +174,13 @@ def report(results: dict, truths, walls: dict, codec: str, threads: int) -> str:
           "Share of matched faces whose published crop (super-resolved where SR ran) is identified against a "
           "gallery of the clean source photos by dlib's face descriptor (rank 1, distance < 0.6), beside "
           "the operator's baseline: the same box cut from the dark original snapshot, gamma to mid-gray, "
-          "bicubic x4. held-out = identities none of our models was trained on.", "",
+          "bicubic x4; and that baseline with the agent's crop denoising before the bicubic (what the SR "
+          "model itself is up against). held-out = identities none of our models was trained on.", "",
           "| variant | crops | " + " | ".join(buckets) + " | all | held-out |", "|---|---|" + "---|" * (len(buckets) + 2)]
     for v, r in results.items():
         t = r["tally"]["faces"]
-        for label, d in (("published", t.ident_ours), ("gamma+bicubic", t.ident_base)):
+        for label, d in (("published", t.ident_ours), ("gamma+bicubic", t.ident_base),
+                         ("gamma+denoise+bicubic", t.ident_denoised)):
             L.append(f"| {v} | {label} | " + " | ".join(fmt_ident(d, b) for b in buckets)
                      + f" | {fmt_ident(d, 'all')} | {fmt_ident(d, 'held-out')} |")
     L += ["", "## Per-stage time (ms, mean over published snapshots of the night clips)", "",
@@ -189,7 +194,7 @@ def report(results: dict, truths, walls: dict, codec: str, threads: int) -> str:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--variants", default="old,new,enhanced,both,crop-enhanced")
+    ap.add_argument("--variants", default="old,new,enhanced,both,crop-enhanced,no-denoise")
     ap.add_argument("--cache", type=Path, default=ROOT / "work_cache" / "night_yield")
     ap.add_argument("--quick", action="store_true", help="a quarter of the clips (a smoke run)")
     ap.add_argument("--threads", type=int, default=0, help="inference threads (0 = the agent's default)")
@@ -223,7 +228,8 @@ def main() -> int:
     raw = {v: {"passes": r["passes"], "false_events": r["false_events"],
                "faces": {fam: {"gt": dict(t.gt), "found": dict(t.found), "false_faces": t.false_faces,
                                "frames": t.frames, "sr": t.sr, "ident_ours": dict(t.ident_ours),
-                               "ident_base": dict(t.ident_base)} for fam, t in r["tally"].items()}}
+                               "ident_base": dict(t.ident_base), "ident_denoised": dict(t.ident_denoised)}
+                         for fam, t in r["tally"].items()}}
            for v, r in results.items()}
     args.out.with_suffix(".json").write_text(json.dumps(raw, indent=1))
     print(text)

@@ -127,12 +127,16 @@ class Identifier:
         return names[i] if dist[i] < ID_DISTANCE else None
 
 
-def gamma_bicubic(dark_rgb: np.ndarray, box, scale: int = 4) -> tuple[np.ndarray, tuple]:
-    """The operator's baseline: crop, gamma to mid-gray mean, bicubic x scale; box in the result."""
+def gamma_bicubic(dark_rgb: np.ndarray, box, scale: int = 4, denoise: bool = False) -> tuple[np.ndarray, tuple]:
+    """The operator's baseline: crop, gamma to mid-gray mean, bicubic x scale; box in the result.
+    denoise: the agent's crop denoising between the gamma and the bicubic (what SR is up against)."""
     x, y, w, h = (int(round(v)) for v in box)
+    from edge_agent.enhance.crop_denoise import denoise_crop
     from edge_agent.enhance.faces import brighten_to_mid
 
     crop = brighten_to_mid(np.ascontiguousarray(dark_rgb[max(0, y) : y + h, max(0, x) : x + w]))
+    if denoise:
+        crop = denoise_crop(crop, order="rgb")
     up = cv2.resize(crop, (crop.shape[1] * scale, crop.shape[0] * scale), interpolation=cv2.INTER_CUBIC)
     return up, (0, 0, up.shape[1], up.shape[0])
 
@@ -149,6 +153,7 @@ class Tally:
     sr: int = 0
     ident_ours: dict[str, list[int]] = field(default_factory=lambda: defaultdict(lambda: [0, 0]))
     ident_base: dict[str, list[int]] = field(default_factory=lambda: defaultdict(lambda: [0, 0]))
+    ident_denoised: dict[str, list[int]] = field(default_factory=lambda: defaultdict(lambda: [0, 0]))
     by_frame: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     stage_ms: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
 
@@ -201,11 +206,12 @@ def _identify(snap, f, det, g, b, ident: Identifier, tally: Tally, held_out: set
             tally.ident_ours[k][1] += 1
     original = image(snap, _original_name(snap.doc))
     if original is not None:
-        up, _ = gamma_bicubic(original, crop_box)
-        hit = ident.identify(up, tuple(v * 4 for v in inner)) == g["identity"]
-        for k in keys:
-            tally.ident_base[k][0] += hit
-            tally.ident_base[k][1] += 1
+        for denoise, counts in ((False, tally.ident_base), (True, tally.ident_denoised)):
+            up, _ = gamma_bicubic(original, crop_box, denoise=denoise)
+            hit = ident.identify(up, tuple(v * 4 for v in inner)) == g["identity"]
+            for k in keys:
+                counts[k][0] += hit
+                counts[k][1] += 1
 
 
 def _original_name(doc: dict) -> str | None:

@@ -156,6 +156,11 @@ class FacesConfig(StrictModel):
         "dark original frame, lifted by one gamma curve to mid-grey (identified more often in "
         "benchmarks/night_yield.py); enhanced: the low-light-enhanced frame",
     )
+    denoise: bool = Field(
+        default=True,
+        description="face crops are denoised (non-local means, strength from the crop's own noise "
+        "estimate; a clean crop is left alone) before they are published and super-resolved",
+    )
     head_band: float = Field(
         default=0.5, ge=0.2, le=1.0,
         description="a person-shaped motion box (1.5x taller than wide) is searched only in this top "

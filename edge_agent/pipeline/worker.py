@@ -20,6 +20,7 @@ import cv2
 import numpy as np
 
 from edge_agent.config.schema import AgentConfig, CameraConfig, FacesConfig
+from edge_agent.enhance.crop_denoise import denoise_crop
 from edge_agent.enhance.faces import brighten_to_mid, detect_faces
 from edge_agent.enhance.tensors import luma
 from edge_agent.malloc_tuning import release_free_memory
@@ -195,12 +196,16 @@ class Worker:
 
     def _face_crop(self, original, enhanced, b, fc: FacesConfig):
         """The face crop (and its box) from the frame faces.crop_from names; a crop of the dark
-        original is lifted to mid-grey (brighten_to_mid) when the frame was enhanced."""
+        original is lifted to mid-grey (brighten_to_mid) when the frame was enhanced; then, with
+        faces.denoise on, its noise is removed (denoise_crop) before it is published and upscaled."""
         box4 = tuple(int(v) for v in b[:4])
         if enhanced is not None and fc.crop_from == "enhanced":
-            return self.stages.crop(enhanced, box4, fc.margin)
-        crop, box = self.stages.crop(original, box4, fc.margin)
-        return (brighten_to_mid(crop) if enhanced is not None else crop), box
+            crop, box = self.stages.crop(enhanced, box4, fc.margin)
+        else:
+            crop, box = self.stages.crop(original, box4, fc.margin)
+            if enhanced is not None:
+                crop = brighten_to_mid(crop)
+        return (denoise_crop(crop) if fc.denoise else crop), box
 
     # ------------------------------------------------------------------ the stages
     def process(self, job: Job, started_at: float | None = None) -> EnhancedEvent:

@@ -149,3 +149,22 @@ def test_first_processed_frame_opens_the_event_and_end_follows(tmp_path, models)
     assert w.handle(EndJob("never", "cam", 0.0, 1.0)) is None
     assert [x.phase for x in seen] == ["new", "end"]
     assert len(list((tmp_path / "events" / "cam").rglob("event-end.json"))) == 1
+
+
+def test_noisy_dark_face_crops_are_denoised_unless_turned_off(tmp_path, models):
+    """faces.denoise on (the default) publishes a crop with less noise than the lifted cut;
+    off publishes the lifted cut itself."""
+    from edge_agent.enhance.crop_denoise import noise_sigma
+
+    rng = np.random.default_rng(3)
+    dark = face_frame(0.2)
+    dark = np.clip(dark.astype(np.float32) + rng.normal(0, 3.0, dark.shape), 0, 255).round().astype(np.uint8)
+    sigmas = {}
+    for mode in ("true", "false"):
+        text = CONFIG + "    faces:\n      denoise: " + mode + "\n"
+        w, _st, _pub, _seen = make_worker(tmp_path / mode, stages_for(models), Holder(text))
+        event = w.handle(make_job(dark, event=f"ev-{mode}"))
+        assert event.faces, mode
+        sigmas[mode] = noise_sigma(event.faces[0].crop)
+    assert sigmas["false"] > 4.0  # the lift made the night noise larger
+    assert sigmas["true"] < 0.75 * sigmas["false"]  # the estimate also sees the face's detail
