@@ -320,13 +320,20 @@ def brighten_to_mid(img: np.ndarray) -> np.ndarray:
     """A dark uint8 picture lifted by one gamma curve so its mean reaches MID_GRAY (brighter ones
     unchanged). What an operator does by hand; on the night benchmark a face cut from the dark
     original and lifted so is identified more often than one cut from the low-light-enhanced frame."""
-    x = img.astype(np.float32) / 255.0
-    mean = float(x.mean()) if x.size else MID_GRAY
-    if mean >= MID_GRAY:
+    g = lift_gamma(img)
+    if g is None:
         return img.copy()
-    g = np.log(MID_GRAY) / np.log(min(max(mean, 1e-3), 0.99))
     lut = (np.clip((np.arange(256, dtype=np.float32) / 255.0) ** g, 0, 1) * 255.0 + 0.5).astype(np.uint8)
     return cv2.LUT(img, lut)
+
+
+def lift_gamma(img: np.ndarray) -> float | None:
+    """The exponent brighten_to_mid applies to a uint8 picture (out = in ** g on 0..1), or None when
+    its mean is already at MID_GRAY or above. The SR training uses it to lift its targets alike."""
+    mean = float(img.mean()) / 255.0 if img.size else MID_GRAY
+    if mean >= MID_GRAY:
+        return None
+    return float(np.log(MID_GRAY) / np.log(min(max(mean, 1e-3), 0.99)))
 
 
 def crop_with_margin(

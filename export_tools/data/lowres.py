@@ -28,13 +28,19 @@ class DegradeSpec(BaseModel):
     noise_sigma: tuple[float, float] = (1.0, 6.0)  # in 0..255 units
     jpeg_prob: float = Field(0.0, ge=0.0, le=1.0)
     jpeg_quality: tuple[int, int] = (40, 95)
+    # night face crops as the agent hands them to SR (night_crop): this share of the patches
+    night_prob: float = Field(0.0, ge=0.0, le=1.0)
+    night_exposure: tuple[float, float] = (0.08, 0.3)  # brightness of the night scene, x the photo's
+    night_noise: tuple[float, float] = (0.5, 2.5)  # sensor noise in the dark frame, grey levels
 
     @model_validator(mode="after")
     def _ranges(self) -> DegradeSpec:
-        for name in ("blur_sigma", "noise_sigma", "jpeg_quality"):
+        for name in ("blur_sigma", "noise_sigma", "jpeg_quality", "night_exposure", "night_noise"):
             lo, hi = getattr(self, name)
             if lo < 0 or hi < lo:
                 raise ValueError(f"{name} must be a range (low, high) with 0 <= low <= high, got {(lo, hi)}")
+        if not 0 < self.night_exposure[0] <= self.night_exposure[1] <= 1:
+            raise ValueError(f"night_exposure must lie in (0, 1], got {self.night_exposure}")
         if self.jpeg_quality[1] > 100 or self.jpeg_quality[0] < 1:
             raise ValueError(f"jpeg_quality must lie in 1..100, got {self.jpeg_quality}")
         return self
@@ -116,6 +122,30 @@ def degrade(hr: np.ndarray, spec: DegradeSpec, rng: np.random.Generator) -> np.n
     return lr
 
 
+def night_crop(lr: np.ndarray, hr: np.ndarray, spec: DegradeSpec, rng: np.random.Generator
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """(LR, HR) uint8 RGB -> the pair as a night face crop reaches SR in the agent: the LR darkened
+    to a random exposure with sensor noise and 8-bit quantisation, lifted to mid-grey by the agent's
+    own gamma (edge_agent.enhance.faces.brighten_to_mid) and denoised by its crop denoiser; the HR
+    target is the clean photo at the same exposure through the same gamma."""
+    from edge_agent.enhance.crop_denoise import denoise_crop
+    from edge_agent.enhance.faces import lift_gamma
+
+    exposure = float(rng.uniform(*spec.night_exposure))
+    sigma = float(rng.uniform(*spec.night_noise))
+    dark = lr.astype(np.float32) * exposure + rng.normal(0.0, sigma, lr.shape).astype(np.float32)
+    dark_u8 = np.clip(np.rint(dark), 0, 255).astype(np.uint8)
+    g = lift_gamma(dark_u8)
+    if g is None:  # a very bright photo stays bright enough: nothing to lift
+        return dark_u8, np.clip(np.rint(hr.astype(np.float32) * exposure), 0, 255).astype(np.uint8)
+
+    def lift(x: np.ndarray) -> np.ndarray:
+        return np.clip(np.rint(np.clip(x / 255.0, 0.0, 1.0) ** g * 255.0), 0, 255).astype(np.uint8)
+
+    lifted = denoise_crop(lift(dark_u8.astype(np.float32)), order="rgb")
+    return lifted, lift(hr.astype(np.float32) * exposure)
+
+
 def bicubic_upscale(lr: np.ndarray, scale: int) -> np.ndarray:
     """The baseline every SR model must beat: RGB uint8 -> RGB uint8 scaled by `scale` (bicubic)."""
     return cv2.resize(lr, (lr.shape[1] * scale, lr.shape[0] * scale), interpolation=cv2.INTER_CUBIC)
@@ -162,7 +192,10 @@ class PatchSampler:
         if self.rng.random() < 0.5:
             hr = hr.transpose(1, 0, 2)
         hr = np.ascontiguousarray(hr)
-        return degrade(hr, self.spec, self.rng), hr
+        lr = degrade(hr, self.spec, self.rng)
+        if self.spec.night_prob > 0 and self.rng.random() < self.spec.night_prob:
+            return night_crop(lr, hr, self.spec, self.rng)
+        return lr, hr
 
     def batch(self, size: int) -> tuple[np.ndarray, np.ndarray]:
         pairs = [self.sample() for _ in range(size)]

@@ -170,7 +170,15 @@ _EXTENSIBLE = ("time_budget_min", "max_iters", "checkpoint_every_s", "log_every"
 
 
 def _resume_key(recipe: dict | None) -> dict | None:
-    return None if recipe is None else {k: v for k, v in recipe.items() if k not in _EXTENSIBLE}
+    """The recipe as the current schema reads it (options added since get their defaults), less
+    the keys a resumed run may change."""
+    if recipe is None:
+        return None
+    try:
+        recipe = Recipe.model_validate(recipe).model_dump(mode="json")
+    except ValueError:
+        return recipe
+    return {k: v for k, v in recipe.items() if k not in _EXTENSIBLE}
 
 
 def _bce(logits: torch.Tensor, real: bool) -> torch.Tensor:

@@ -72,3 +72,31 @@ def test_patch_sampler_reproducible_and_resumable():
     assert np.array_equal(s3.batch(2)[1], nxt[1])
     with pytest.raises(ValueError, match="at least"):
         PatchSampler(imgs, CCTV, hr_patch=200, seed=0)
+
+
+def test_night_crop_pairs_are_lifted_like_the_agent_lifts_and_stay_consistent():
+    """night_prob: the LR is a dark, noisy, 8-bit crop lifted to mid-grey and denoised as the agent
+    does; the HR target is the clean photo at the same exposure through the same gamma, so the pair
+    still agrees (downscaled target ~ input)."""
+    import skimage.data
+
+    from edge_agent.enhance.faces import MID_GRAY
+
+    hr_img = skimage.data.chelsea()[:192, :192].copy()
+    spec = DegradeSpec(scale=4, night_prob=1.0, night_exposure=(0.1, 0.2), night_noise=(1.0, 2.0))
+    s = PatchSampler([hr_img], spec, hr_patch=64, seed=3)
+    for _ in range(4):
+        lr, hr = s.sample()
+        assert lr.shape == (16, 16, 3) and hr.shape == (64, 64, 3) and lr.dtype == hr.dtype == np.uint8
+        assert abs(lr.mean() / 255.0 - MID_GRAY) < 0.12  # lifted to mid-grey, not left dark
+        assert hr.mean() > 0.6 * lr.mean()  # the target is lifted too
+        down = bicubic_downscale(hr.astype(np.float32), 4)
+        mse = float(np.mean((down - lr.astype(np.float32)) ** 2))
+        assert 10 * np.log10(255.0**2 / mse) > 20.0
+    again = PatchSampler([hr_img], spec, hr_patch=64, seed=3)
+    assert all(np.array_equal(a, b) for a, b in zip(again.sample(), PatchSampler([hr_img], spec, 64, 3).sample(),
+                                                         strict=True))
+    with pytest.raises(ValidationError):
+        DegradeSpec(night_exposure=(0.0, 0.2))
+    with pytest.raises(ValidationError):
+        DegradeSpec(night_prob=1.5)
