@@ -94,3 +94,46 @@ def low_light_baselines(night_u8: np.ndarray, reference_u8: np.ndarray) -> dict[
 def bicubic(lr_u8: np.ndarray, scale: int) -> np.ndarray:
     h, w = lr_u8.shape[:2]
     return to_float(cv2.resize(lr_u8, (w * scale, h * scale), interpolation=cv2.INTER_CUBIC))
+
+
+def ciede2000(a: np.ndarray, b: np.ndarray) -> float:
+    """Mean CIEDE2000 colour difference of two RGB images (uint8 or float in [0, 1]): the low-light
+    colour error (0 = the same colours; about 2.3 is a just-noticeable difference)."""
+    from skimage.color import deltaE_ciede2000, rgb2lab
+
+    return float(np.mean(deltaE_ciede2000(rgb2lab(np.clip(unit(a), 0, 1)), rgb2lab(np.clip(unit(b), 0, 1)))))
+
+
+BLOCK_PERIODS = (4, 8, 16)  # the grids a downsampled restoration or a block codec leaves
+
+
+BLOCK_CLIP = 4.0 / 255.0  # a boundary's excess counts up to 4 grey levels (real edges are few and large)
+
+
+def blockiness(img: np.ndarray, periods: tuple[int, ...] = BLOCK_PERIODS) -> float:
+    """How strongly a regular grid of block edges shows in a picture (uint8 or float, HxW or HxWx3),
+    in grey levels.
+
+    For every pixel boundary along a row (and a column) the step |I(j+1) - I(j)| is compared with the
+    steps on either side (its excess: step - mean of the two neighbouring steps, so a ramp or a
+    texture cancels), clipped to +-BLOCK_CLIP so that the few real edges of a scene weigh little.
+    Boundaries are grouped by their position modulo each period P; the score is the largest group
+    mean less the median of the group means, in 8-bit grey levels, the largest over both axes and
+    every period. No grid (a gradient, edges at random places, a clean photo): well under 0.5.
+    Blocks of P pixels whose edges carry a step of a grey level or more: 1 and up.
+    """
+    y = unit(img)
+    if y.ndim == 3:
+        y = y.mean(axis=2)
+    score = 0.0
+    for arr in (y, y.T):
+        steps = np.abs(np.diff(arr, axis=1))  # [rows, boundaries]
+        if steps.shape[1] < 3:
+            continue
+        excess = np.clip(steps[:, 1:-1] - 0.5 * (steps[:, :-2] + steps[:, 2:]), -BLOCK_CLIP, BLOCK_CLIP)
+        for p in periods:
+            if excess.shape[1] < 4 * p:
+                continue
+            groups = [float(excess[:, ph::p].mean()) for ph in range(p)]
+            score = max(score, (max(groups) - float(np.median(groups))) * 255.0)
+    return score

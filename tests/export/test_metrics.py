@@ -54,3 +54,46 @@ def test_gamma_baseline_matches_brightness_and_beats_the_dark_input():
     assert abs(gam.mean() - high.mean()) < 15
     assert metrics.psnr(gam, high) > metrics.psnr(low, high)
     assert metrics.clahe(low).shape == low.shape
+
+
+def _chart(h: int = 128, w: int = 192, seed: int = 0):
+    """A smooth gradient with a few edges at random places (the blockiness test chart)."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
+    img = 0.2 + 0.5 * xx / w + 0.2 * yy / h
+    for _ in range(5):
+        x0, y0 = int(rng.integers(0, w - 20)), int(rng.integers(0, h - 20))
+        img[y0:y0 + int(rng.integers(10, 40)), x0:x0 + int(rng.integers(10, 40))] += rng.uniform(-0.2, 0.2)
+    return (np.clip(img, 0, 1) * 255 + 0.5).astype(np.uint8)
+
+
+def test_blockiness_sees_a_grid_and_not_a_gradient_with_edges():
+    import cv2
+    import skimage.data
+
+    from export_tools.export.metrics import blockiness
+
+    chart = _chart()
+    assert blockiness(chart) < 0.3
+    assert blockiness(np.stack([chart] * 3, axis=2)) < 0.3
+    for name in ("astronaut", "chelsea", "coffee"):  # photos: edges everywhere, but no grid
+        assert blockiness(getattr(skimage.data, name)()) < 0.5, name
+    for p in (4, 8, 16):  # restoration at 1/p resolution, shown with nearest upsampling: blocks of p px
+        small = cv2.resize(chart, (chart.shape[1] // p, chart.shape[0] // p), interpolation=cv2.INTER_AREA)
+        blocky = cv2.resize(small, (chart.shape[1], chart.shape[0]), interpolation=cv2.INTER_NEAREST)
+        assert blockiness(blocky) > 2.0, p
+    ok, buf = cv2.imencode(".jpg", chart, [cv2.IMWRITE_JPEG_QUALITY, 20])
+    assert blockiness(cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE)) > 1.5  # a block codec's 8 px grid
+    smooth_up = cv2.resize(cv2.resize(chart, (48, 32), interpolation=cv2.INTER_AREA), (192, 128),
+                           interpolation=cv2.INTER_LINEAR)
+    assert blockiness(smooth_up) < 0.3  # soft, but no grid
+
+
+def test_ciede2000_is_zero_for_the_same_picture_and_grows_with_a_colour_cast():
+    from export_tools.export.metrics import ciede2000
+
+    img = np.stack([_chart(seed=s) for s in (1, 2, 3)], axis=2)
+    assert ciede2000(img, img) == 0.0
+    cast = np.clip(img.astype(np.int16) + np.array([25, 0, -25]), 0, 255).astype(np.uint8)
+    strong = np.clip(img.astype(np.int16) + np.array([60, 0, -60]), 0, 255).astype(np.uint8)
+    assert 2.0 < ciede2000(img, cast) < ciede2000(img, strong)
