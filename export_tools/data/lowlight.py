@@ -134,7 +134,13 @@ class NightPatches:
     sees real block boundaries.
     """
 
-    def __init__(self, images: list[np.ndarray], patch: int, seed: int, params: NightParams = DEFAULT) -> None:
+    def __init__(self, images: list[np.ndarray], patch: int, seed: int, params: NightParams = DEFAULT,
+                 synthesis: str = "classic") -> None:
+        """synthesis: classic (synth_night, this module) or camera (export_tools.data.camera_night:
+        Brooks et al. unprocessing, camera noise, imperfect white balance, IR mode, JPEG)."""
+        if synthesis not in ("classic", "camera"):
+            raise ValueError(f"unknown synthesis {synthesis!r}; use classic or camera")
+        self.synthesis = synthesis
         if not images:
             raise ValueError("NightPatches needs at least one image")
         for img in images:
@@ -156,7 +162,12 @@ class NightPatches:
         if rng.uniform() < 0.5:
             crop = crop[:, ::-1]
         crop = np.ascontiguousarray(crop)
-        low, _ = synth_night(crop, rng, self.params)
+        if self.synthesis == "camera":
+            from export_tools.data.camera_night import CameraNightSpec, synth_camera_night
+
+            low, _ = synth_camera_night(crop, CameraNightSpec(), rng)
+        else:
+            low, _ = synth_night(crop, rng, self.params)
         return low, crop
 
     def batch(self, n: int) -> tuple[np.ndarray, np.ndarray]:

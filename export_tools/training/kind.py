@@ -56,7 +56,13 @@ class KinDRecipe(BaseModel):
     out_dir: Path = Path("runs/kind")
     arch_kwargs: dict = Field(default_factory=lambda: dict(COMPACT_KWARGS))
     # training photos: the shared T91 set, or a folder of images (used by tests and custom sets)
-    images: Literal["train_natural"] | Path = "train_natural"
+    # train_natural: the T91 set; set: the natural photos of `edge-export data build` (set_dir)
+    images: Literal["train_natural", "set"] | Path = "train_natural"
+    set_dir: str = "work_cache/train_set"
+    # how night frames are made: classic (data/lowlight.py) or camera (data/camera_night.py, Brooks)
+    synthesis: Literal["classic", "camera"] = "classic"
+    # colour term of the finetune loss: L1 between the chromaticities (rgb / sum) of output and target
+    chroma_weight: float = Field(default=0.0, ge=0.0, le=10.0)
     max_images: int | None = Field(default=None, ge=1)
     checkpoint_every: int = Field(default=200, ge=1)
     log_every: int = Field(default=50, ge=1)
@@ -72,6 +78,13 @@ def load_recipe(path: Path) -> KinDRecipe:
 
 
 def _training_images(recipe: KinDRecipe) -> tuple[list[np.ndarray], list[str]]:
+    if recipe.images == "set":
+        from export_tools.training.srgan import load_training_images
+
+        images, names = load_training_images(["set:natural"], recipe.set_dir)
+        if recipe.max_images:
+            images, names = images[: recipe.max_images], names[: recipe.max_images]
+        return images, names
     if recipe.images == "train_natural":
         paths = image_sets.train_paths()
     else:
@@ -106,7 +119,16 @@ def _smooth_max(image: torch.Tensor) -> torch.Tensor:
     return F.avg_pool2d(image.amax(1, keepdim=True), 9, stride=1, padding=4, count_include_pad=False)
 
 
-def stage_loss(model: KinDEnhancer, stage: str, low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
+def chroma_loss(out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """L1 between chromaticities (each channel over the channel sum): colour, not brightness."""
+    def chroma(x: torch.Tensor) -> torch.Tensor:
+        return x / x.sum(dim=1, keepdim=True).clamp_min(1e-3)
+
+    return (chroma(out) - chroma(target)).abs().mean()
+
+
+def stage_loss(model: KinDEnhancer, stage: str, low: torch.Tensor, high: torch.Tensor,
+               chroma_weight: float = 0.0) -> torch.Tensor:
     if stage == "decom":
         r_l, i_l = model.decom(low)
         r_h, i_h = model.decom(high)
@@ -127,7 +149,8 @@ def stage_loss(model: KinDEnhancer, stage: str, low: torch.Tensor, high: torch.T
         i = model.adjust(i_l, ratio)
         return ((i - i_h) ** 2).mean() + losses.gradient_loss(i, i_h)
     out = torch.clamp(model.restore(r_l, i_l) * model.adjust(i_l, ratio), 0.0, 1.0)
-    return (out - high).abs().mean() + 0.5 * losses.ssim_loss(out, high) + 0.25 * losses.gradient_loss(out, high)
+    loss = (out - high).abs().mean() + 0.5 * losses.ssim_loss(out, high) + 0.25 * losses.gradient_loss(out, high)
+    return loss + chroma_weight * chroma_loss(out, high) if chroma_weight > 0 else loss
 
 
 def _save_latest(out_dir: Path, model, recipe, state: dict) -> Path:
@@ -153,7 +176,7 @@ def _run_stage(model: KinDEnhancer, recipe: KinDRecipe, stage: str, cfg: StageRe
 
     def one_step(_it: int) -> dict[str, torch.Tensor]:
         low_np, high_np = data.batch(cfg.batch)
-        loss = stage_loss(model, stage, torch.from_numpy(low_np), torch.from_numpy(high_np))
+        loss = stage_loss(model, stage, torch.from_numpy(low_np), torch.from_numpy(high_np), recipe.chroma_weight)
         if torch.isfinite(loss):
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -227,7 +250,7 @@ def _train(recipe: KinDRecipe, out_dir: Path, resume: bool) -> Path:
         cfg = getattr(recipe, stage)
         if cfg is None or stage in state.get("done", []):
             continue
-        data = NightPatches(images, cfg.patch, seed=recipe.seed + STAGES.index(stage))
+        data = NightPatches(images, cfg.patch, seed=recipe.seed + STAGES.index(stage), synthesis=recipe.synthesis)
         if state.get("stage") == stage and state.get("rng"):
             data.rng.bit_generator.state = state["rng"]
         _run_stage(model, recipe, stage, cfg, data, out_dir, state)

@@ -121,3 +121,20 @@ def test_evaluate_reports_every_method(small_eval):
     assert len(result["rows"]) == 2
     for key in ("input", "gamma", "clahe", "gamma_clahe", "kind"):
         assert 0 < result["mean"][key] < 99
+
+
+def test_camera_synthesis_and_colour_term_train_and_the_colour_term_measures_colour(tmp_path, small_eval,
+                                                                                     repo_root):
+    final = kind_training.train(_recipe(tmp_path, steps=2, synthesis="camera", chroma_weight=0.5), resume=False)
+    meta = load_checkpoint(final)["meta"]
+    assert meta["recipe"]["synthesis"] == "camera" and meta["stages"]["finetune"]["steps"] == 2
+    x = torch.rand(2, 3, 8, 8) * 0.8 + 0.1
+    assert float(kind_training.chroma_loss(x * 0.5, x)) < 1e-6  # brightness alone is no colour error
+    cast = x * torch.tensor([1.2, 1.0, 0.8]).reshape(1, 3, 1, 1)
+    assert float(kind_training.chroma_loss(cast, x)) > 0.01
+    with pytest.raises(ValidationError):
+        kind_training.load_recipe(_recipe(tmp_path, synthesis="fancy"))
+    recipe = kind_training.load_recipe(repo_root / "configs" / "train" / "kind_v2.yaml")
+    assert recipe.synthesis == "camera" and recipe.images == "set" and recipe.chroma_weight > 0
+    model = KinDEnhancer(**recipe.arch_kwargs)
+    assert all(getattr(recipe, s).patch % model.pad_multiple == 0 for s in ("decom", "restore", "adjust"))
