@@ -18,6 +18,7 @@ from edge_agent.control_room.console.server import start_console
 webdriver = pytest.importorskip("selenium.webdriver")
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.common.keys import Keys  # noqa: E402
 from selenium.webdriver.support import expected_conditions as EC  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
@@ -97,6 +98,16 @@ def test_operator_reviews_checks_and_exports_and_a_viewer_cannot_hold(served, br
     _open(browser, wait, good)
     wait.until(lambda d: _loaded(d, "#ev-original, #ev-enhanced") == 2)
     wait.until(lambda d: _loaded(d, "#ev-faces img") == 4)
+    # the before/after slider: the original covers the enhanced image up to the slider's position
+    wait.until(lambda d: _loaded(d, "#cmp-original, #cmp-enhanced") == 2)
+    assert browser.find_element(By.ID, "cmp-original").get_attribute("src") \
+        == browser.find_element(By.ID, "ev-original").get_attribute("src")
+    slider = browser.find_element(By.ID, "cmp-pos")
+    clip = "return getComputedStyle(document.getElementById('cmp-original')).clipPath"
+    assert browser.execute_script(clip) == "inset(0px 50% 0px 0px)"
+    for _ in range(30):
+        slider.send_keys(Keys.ARROW_RIGHT)
+    assert browser.execute_script(clip) == "inset(0px 20% 0px 0px)"
     assert browser.find_element(By.ID, "sig-state").text == "valid"
     assert "bad" not in browser.find_element(By.ID, "integrity").get_attribute("class")
     assert "low_light" in browser.find_element(By.ID, "ev-stages").text

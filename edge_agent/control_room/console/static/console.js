@@ -103,7 +103,9 @@ async function openEvent(site, eventId) {
     const img = imageOf(ev, role);
     $("ev-" + role).src = img ? `/api/images/${img.id}` : "";
     $("ev-" + role).alt = img ? `${role} (${img.check})` : `no ${role} image`;
+    $("cmp-" + role).src = $("ev-" + role).src;
   }
+  setCompare();
   const crops = ev.images.filter((i) => i.role === "face");
   const srs = Object.fromEntries(ev.images.filter((i) => i.role === "face_sr").map((i) => [i.seq + "/" + i.name.replace("_sr", ""), i]));
   $("ev-faces").replaceChildren(...crops.map((c) => {
@@ -131,6 +133,12 @@ async function openEvent(site, eventId) {
   $("hold").textContent = ev.held ? `Release hold (held by ${ev.held_by})` : "Put on hold";
   $("hold-msg").textContent = "";
   $("export").href = `/api/events/${encodeURIComponent(ev.site)}/${encodeURIComponent(ev.event_id)}/evidence.zip`;
+}
+
+// the before/after slider: the original covers the enhanced image left of the slider's position
+function setCompare() {
+  const pos = Number($("cmp-pos").value);
+  $("cmp-original").style.clipPath = `inset(0 ${100 - pos}% 0 0)`;
 }
 
 async function toggleHold() {
@@ -181,6 +189,7 @@ document.addEventListener("DOMContentLoaded", async () => {
   $("next").addEventListener("click", () => { state.page += 1; loadEvents(); });
   $("close-event").addEventListener("click", () => { $("event-view").hidden = true; $("tab-events").hidden = false; loadEvents(); });
   $("hold").addEventListener("click", toggleHold);
+  $("cmp-pos").addEventListener("input", setCompare);
   $("alert-state").addEventListener("change", loadAlerts);
   for (const b of document.querySelectorAll(".tab")) b.addEventListener("click", () => tab(b.dataset.tab));
   try { state.me = await api("/api/me"); showMain(); } catch (e) { showLogin(); }
