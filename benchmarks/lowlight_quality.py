@@ -28,21 +28,11 @@ sys.path.insert(0, str(ROOT))
 from edge_agent.enhance.low_light import LowLightEnhancer  # noqa: E402
 from edge_agent.inference.loader import load_model  # noqa: E402
 from export_tools.data.camera_night import CameraNightSpec, synth_camera_night  # noqa: E402
+from export_tools.data.charts import gradient_chart  # noqa: E402
 from export_tools.data.images import held_out_images  # noqa: E402
 from export_tools.export.metrics import blockiness, ciede2000, clahe, gamma_to_mean, psnr, ssim  # noqa: E402
 
 SPEC = CameraNightSpec(exposure=(0.01, 0.04), ir_prob=0.0, jpeg_prob=1.0, jpeg_quality=(70, 90))
-
-
-def chart(h: int = 480, w: int = 640, seed: int = 7) -> np.ndarray:
-    """RGB uint8: colour gradients with rectangles of other colours at random places."""
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
-    img = np.stack([0.15 + 0.7 * xx / w, 0.2 + 0.6 * yy / h, 0.8 - 0.6 * xx / w], axis=2)
-    for _ in range(12):
-        x0, y0 = int(rng.integers(0, w - 80)), int(rng.integers(0, h - 80))
-        img[y0:y0 + int(rng.integers(20, 80)), x0:x0 + int(rng.integers(20, 80))] = rng.uniform(0.1, 0.9, 3)
-    return (np.clip(img, 0, 1) * 255 + 0.5).astype(np.uint8)
 
 
 def gt_mean(out: np.ndarray, ref: np.ndarray) -> np.ndarray:
@@ -72,7 +62,7 @@ def main() -> int:
     args = ap.parse_args()
     loaded = load_model(args.models, "lowlight", "onnxruntime", "int8", threads=2)
     enhancer = LowLightEnhancer(loaded)
-    images = {**held_out_images(), "chart": chart()}
+    images = {**held_out_images(), "chart": gradient_chart()}
     rows: dict[str, dict[str, list[float]]] = {}
     blocks: dict[str, list[float]] = {}
     for name, ref in images.items():

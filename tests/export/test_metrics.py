@@ -57,14 +57,9 @@ def test_gamma_baseline_matches_brightness_and_beats_the_dark_input():
 
 
 def _chart(h: int = 128, w: int = 192, seed: int = 0):
-    """A smooth gradient with a few edges at random places (the blockiness test chart)."""
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
-    img = 0.2 + 0.5 * xx / w + 0.2 * yy / h
-    for _ in range(5):
-        x0, y0 = int(rng.integers(0, w - 20)), int(rng.integers(0, h - 20))
-        img[y0:y0 + int(rng.integers(10, 40)), x0:x0 + int(rng.integers(10, 40))] += rng.uniform(-0.2, 0.2)
-    return (np.clip(img, 0, 1) * 255 + 0.5).astype(np.uint8)
+    from export_tools.data.charts import gradient_chart
+
+    return gradient_chart(h, w, seed, colour=False)
 
 
 def test_blockiness_sees_a_grid_and_not_a_gradient_with_edges():
