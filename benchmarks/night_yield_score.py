@@ -127,16 +127,21 @@ class Identifier:
         return names[i] if dist[i] < ID_DISTANCE else None
 
 
-def gamma_bicubic(dark_rgb: np.ndarray, box, scale: int = 4, denoise: bool = False) -> tuple[np.ndarray, tuple]:
-    """The operator's baseline: crop, gamma to mid-gray mean, bicubic x scale; box in the result.
-    denoise: the agent's crop denoising between the gamma and the bicubic (what SR is up against)."""
-    x, y, w, h = (int(round(v)) for v in box)
+def agent_crop(dark_rgb: np.ndarray, box, denoise: bool = True) -> np.ndarray:
+    """The face box as the agent prepares it for publishing and SR: cut from the dark original,
+    lifted to mid-grey (brighten_to_mid) and, with faces.denoise on, denoised (RGB uint8)."""
     from edge_agent.enhance.crop_denoise import denoise_crop
     from edge_agent.enhance.faces import brighten_to_mid
 
+    x, y, w, h = (int(round(v)) for v in box)
     crop = brighten_to_mid(np.ascontiguousarray(dark_rgb[max(0, y) : y + h, max(0, x) : x + w]))
-    if denoise:
-        crop = denoise_crop(crop, order="rgb")
+    return denoise_crop(crop, order="rgb") if denoise else crop
+
+
+def gamma_bicubic(dark_rgb: np.ndarray, box, scale: int = 4, denoise: bool = False) -> tuple[np.ndarray, tuple]:
+    """The operator's baseline: crop, gamma to mid-gray mean, bicubic x scale; box in the result.
+    denoise: the agent's crop denoising between the gamma and the bicubic (what SR is up against)."""
+    crop = agent_crop(dark_rgb, box, denoise)
     up = cv2.resize(crop, (crop.shape[1] * scale, crop.shape[0] * scale), interpolation=cv2.INTER_CUBIC)
     return up, (0, 0, up.shape[1], up.shape[0])
 
@@ -158,37 +163,44 @@ class Tally:
     stage_ms: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
 
 
+def match_faces(truth, snap: Snapshot, margin: float) -> tuple[list[tuple], int]:
+    """Greedy IoU match of one snapshot's published faces to the ground truth of its frame:
+    ([(ground-truth face, (detection box, published face) or None)], published faces unmatched)."""
+    dets = [(detection_box(f["box"], margin, truth.width, truth.height), f) for f in snap.doc.get("faces", [])]
+    used: set[int] = set()
+    pairs = []
+    for g in truth.faces.get(snap.frame, []):
+        best, best_iou = None, IOU_MATCH
+        for j, (det, _f) in enumerate(dets):
+            if j not in used and (o := iou(det, g["box"])) >= best_iou:
+                best, best_iou = j, o
+        if best is not None:
+            used.add(best)
+        pairs.append((g, None if best is None else dets[best]))
+    return pairs, len(dets) - len(used)
+
+
 def score_faces(truth, snaps: list[Snapshot], margin: float, tally: Tally, ident: Identifier | None,
                 held_out: set[str]) -> None:
     """Match published faces to the ground truth of their frame; identify matched crops."""
     for snap in snaps:
-        gts = truth.faces.get(snap.frame, [])
         tally.frames += 1
         for k, v in snap.doc.get("stage_ms", {}).items():
             tally.stage_ms[k].append(float(v))
-        dets = []
-        for f in snap.doc.get("faces", []):
-            det = detection_box(f["box"], margin, truth.width, truth.height)
-            dets.append((det, f))
-        used = set()
-        for g in gts:
+        pairs, unmatched = match_faces(truth, snap, margin)
+        for g, match in pairs:
             b = bucket(g["box"][2])
             tally.gt[b] += 1
-            best, best_iou = None, IOU_MATCH
-            for j, (det, _f) in enumerate(dets):
-                if j not in used and (o := iou(det, g["box"])) >= best_iou:
-                    best, best_iou = j, o
-            if best is None:
+            if match is None:
                 continue
-            used.add(best)
             tally.found[b] += 1
-            det, f = dets[best]
+            det, f = match
             tally.by_frame[f.get("frame", "?")] += 1
             tally.sr += bool(f.get("super_resolved"))
             if ident is None:
                 continue
             _identify(snap, f, det, g, b, ident, tally, held_out)
-        tally.false_faces += len(dets) - len(used)
+        tally.false_faces += unmatched
 
 
 def _identify(snap, f, det, g, b, ident: Identifier, tally: Tally, held_out: set[str]) -> None:
