@@ -70,6 +70,11 @@ class CameraNightSpec(BaseModel):
         return self
 
 
+# The night frames every low-light evaluation uses (verify, benchmarks/lowlight_quality.py, the trainer's
+# held-out score, the blockiness test): the dark end of the training range, colour (no IR), JPEG.
+EVAL_SPEC = CameraNightSpec(exposure=(0.01, 0.04), ir_prob=0.0, jpeg_prob=1.0, jpeg_quality=(70, 90))
+
+
 def _check_rgb(rgb: np.ndarray) -> None:
     if not isinstance(rgb, np.ndarray) or rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
         got = getattr(rgb, "shape", type(rgb).__name__)

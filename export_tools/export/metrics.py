@@ -57,6 +57,20 @@ def rgb_scores(out: np.ndarray, ref: np.ndarray) -> tuple[float, float]:
     return psnr(out, ref), ssim(out, ref)
 
 
+def gt_mean(out: np.ndarray, ref: np.ndarray) -> np.ndarray:
+    """`out` (uint8 or float in [0, 1]) scaled so its mean brightness is the reference's, as uint8: the
+    "GT-mean" protocol of low-light papers (it forgives a wrong overall brightness; only plain PSNR is
+    what a viewer gets)."""
+    o = unit(out)
+    return to_u8(o * (float(unit(ref).mean()) / max(float(o.mean()), 1e-6)))
+
+
+def low_light_extras(out: np.ndarray, ref: np.ndarray) -> dict[str, float]:
+    """The low-light report's scores beside PSNR / SSIM: PSNR at the reference's brightness (GT-mean)
+    and the mean CIEDE2000 colour error."""
+    return {"psnr_gt_mean": psnr(gt_mean(out, ref), ref), "ciede2000": ciede2000(out, ref)}
+
+
 def y_scores(out: np.ndarray, ref: np.ndarray, border: int) -> tuple[float, float]:
     """(Y-PSNR, Y-SSIM) with `border` pixels shaved, the SR papers' metric."""
     return y_psnr(out, ref, border), y_ssim(out, ref, border)

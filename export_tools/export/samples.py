@@ -1,10 +1,11 @@
 """Real-image inputs for calibration (training images) and validation (held-out images).
 
 Calibration draws from the training photos; validation from images never used in training
-(export_tools.data.images.held_out_images, plus the dev faces for SR). Low-light inputs are
-synthesized night versions (export_tools.data.lowlight.synth_night), SR inputs bicubic x4
-low-res versions (export_tools.data.lowres.degrade). Seeds and crops follow the trainers'
-own evaluate() so verify's FP32 numbers are comparable with the training logs.
+(export_tools.data.images.held_out_images, plus the dev faces for SR). SR inputs are bicubic x4
+low-res versions (export_tools.data.lowres.degrade); low-light inputs camera-true night frames
+(export_tools.data.camera_night, Brooks et al. unprocessing: validation at camera_night.EVAL_SPEC,
+calibration over the training range). Seeds and crops follow the trainers' own evaluate() so
+verify's FP32 numbers are comparable with the training logs.
 """
 
 from __future__ import annotations
@@ -73,13 +74,13 @@ def kind_ratio_fn(checkpoint: str) -> RatioFn:
 
 def lowlight_validation(pad_multiple: int, ratio_fn: RatioFn = max_channel_ratio, seeds: int = 2
                         ) -> list[Sample]:
+    from export_tools.data.camera_night import EVAL_SPEC, synth_camera_night
     from export_tools.data.images import held_out_images
-    from export_tools.data.lowlight import synth_night
 
     out = []
     for name, ref in held_out_images().items():
         for s in range(seeds):
-            night, _ = synth_night(ref, np.random.default_rng(NIGHT_SEED + s))
+            night, _ = synth_camera_night(ref, EVAL_SPEC, np.random.default_rng(NIGHT_SEED + s))
             feeds, size = make_feeds(night, pad_multiple, ratio_fn(night, ref))
             out.append(Sample(name=f"{name}#{s}", group="photos", feeds=feeds, size=size, input_rgb=night,
                               reference=to_float(ref), baselines=low_light_baselines(night, ref)))
@@ -88,15 +89,15 @@ def lowlight_validation(pad_multiple: int, ratio_fn: RatioFn = max_channel_ratio
 
 def lowlight_calibration(pad_multiple: int, ratio_fn: RatioFn = max_channel_ratio, n: int = 24,
                          crop: int = 256, seed: int = SEED) -> list[dict]:
+    from export_tools.data.camera_night import CameraNightSpec, synth_camera_night
     from export_tools.data.images import read_rgb, train_paths
-    from export_tools.data.lowlight import synth_night
 
     rng = np.random.default_rng(seed)
     paths = train_paths()
     feeds = []
     for _ in range(n):
         ref = _random_crop(read_rgb(paths[int(rng.integers(len(paths)))]), crop, rng)
-        night, _ = synth_night(ref, rng)
+        night, _ = synth_camera_night(ref, CameraNightSpec(), rng)
         feeds.append(make_feeds(night, pad_multiple, ratio_fn(night, ref))[0])
     return feeds
 

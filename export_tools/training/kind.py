@@ -53,6 +53,7 @@ class KinDRecipe(BaseModel):
     model_config = ConfigDict(extra="forbid")
     seed: int = 0
     threads: int = Field(default=1, ge=0, le=64)
+    device: Literal["cpu", "cuda", "auto"] = "cpu"  # auto: CUDA when a GPU is present
     out_dir: Path = Path("runs/kind")
     arch_kwargs: dict = Field(default_factory=lambda: dict(COMPACT_KWARGS))
     # training photos: the shared T91 set, or a folder of images (used by tests and custom sets)
@@ -159,7 +160,7 @@ def _save_latest(out_dir: Path, model, recipe, state: dict) -> Path:
 
 
 def _run_stage(model: KinDEnhancer, recipe: KinDRecipe, stage: str, cfg: StageRecipe, data: NightPatches,
-               out_dir: Path, state: dict) -> None:
+               out_dir: Path, state: dict, device: torch.device) -> None:
     params = _stage_params(model, stage)
     opt = torch.optim.Adam(params, lr=cfg.lr)
     step, elapsed = 0, 0.0
@@ -176,7 +177,8 @@ def _run_stage(model: KinDEnhancer, recipe: KinDRecipe, stage: str, cfg: StageRe
 
     def one_step(_it: int) -> dict[str, torch.Tensor]:
         low_np, high_np = data.batch(cfg.batch)
-        loss = stage_loss(model, stage, torch.from_numpy(low_np), torch.from_numpy(high_np), recipe.chroma_weight)
+        low, high = torch.from_numpy(low_np).to(device), torch.from_numpy(high_np).to(device)
+        loss = stage_loss(model, stage, low, high, recipe.chroma_weight)
         if torch.isfinite(loss):
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -225,6 +227,7 @@ def train(recipe_path: Path, out_dir: Path | None = None, resume: bool = True) -
 
 def _train(recipe: KinDRecipe, out_dir: Path, resume: bool) -> Path:
     setup(recipe.seed, recipe.threads)
+    device = common.resolve_device(recipe.device)
     model = KinDEnhancer(**recipe.arch_kwargs)
     images, names = _training_images(recipe)
     state: dict = {"done": []}
@@ -237,6 +240,8 @@ def _train(recipe: KinDRecipe, out_dir: Path, resume: bool) -> Path:
         model.load_state_dict(ckpt["state_dict"])
         state = dict(ckpt.get("train_state") or {"done": []})
         log.info("resumed from %s (done: %s)", latest, state.get("done"))
+    model.to(device)
+    log.info("training on %s", device)
     patch = max(getattr(recipe, s).patch for s in ("decom", "restore", "adjust"))
     if min(min(img.shape[:2]) for img in images) < patch:
         images = [img for img in images if min(img.shape[:2]) >= patch]
@@ -253,10 +258,11 @@ def _train(recipe: KinDRecipe, out_dir: Path, resume: bool) -> Path:
         data = NightPatches(images, cfg.patch, seed=recipe.seed + STAGES.index(stage), synthesis=recipe.synthesis)
         if state.get("stage") == stage and state.get("rng"):
             data.rng.bit_generator.state = state["rng"]
-        _run_stage(model, recipe, stage, cfg, data, out_dir, state)
+        _run_stage(model, recipe, stage, cfg, data, out_dir, state, device)
+    model.cpu()
     metrics = {}
     try:
-        metrics = evaluate(model, seeds=recipe.eval_seeds)
+        metrics = evaluate(model, seeds=recipe.eval_seeds, synthesis=recipe.synthesis)
         log.info("held-out PSNR: %s", metrics["mean"])
     except image_sets.DatasetMissing as exc:  # pragma: no cover - skimage is a core dependency
         log.warning("evaluation skipped: %s", exc)
@@ -290,9 +296,13 @@ def kind_ratio(model: KinDEnhancer, low: np.ndarray, high: np.ndarray) -> float:
     return float(illum(high) / illum(low).clamp_min(1e-4))
 
 
-def evaluate(model: KinDEnhancer | Path | str, seeds: int = 2, images: dict[str, np.ndarray] | None = None) -> dict:
+def evaluate(model: KinDEnhancer | Path | str, seeds: int = 2, images: dict[str, np.ndarray] | None = None,
+             synthesis: Literal["classic", "camera"] = "classic") -> dict:
     """PSNR (dB) of the model vs gamma, CLAHE and gamma+CLAHE on synthesized night versions of the
-    held-out images (export_tools.data.images.held_out_images, never trained on)."""
+    held-out images (export_tools.data.images.held_out_images, never trained on): the classic
+    synthesis, or camera-true frames at camera_night.EVAL_SPEC (what verify and the benchmark use)."""
+    from export_tools.data.camera_night import EVAL_SPEC, synth_camera_night
+
     if isinstance(model, str | Path):
         model, _ = build_from_checkpoint(Path(model))
     model.eval()
@@ -300,11 +310,16 @@ def evaluate(model: KinDEnhancer | Path | str, seeds: int = 2, images: dict[str,
     rows = []
     for name, high in images.items():
         for seed in range(seeds):
-            low, meta = synth_night(high, np.random.default_rng(10_000 + seed))
+            rng = np.random.default_rng(10_000 + seed)
+            if synthesis == "camera":
+                low, meta = synth_camera_night(high, EVAL_SPEC, rng)
+            else:
+                low, meta = synth_night(high, rng)
             target_mean = float(high.mean()) / 255.0
             gam = gamma_to_mean(low, target_mean)
             row = {
-                "image": name, "seed": seed, "exposure": round(meta["exposure"], 4), "codec": meta["codec"],
+                "image": name, "seed": seed, "exposure": round(meta["exposure"], 4),
+                "codec": meta.get("codec", f"jpeg q{meta.get('jpeg_quality')}"),
                 "input": psnr(low, high),
                 "gamma": psnr(gam, high),
                 "clahe": psnr(clahe(low), high),

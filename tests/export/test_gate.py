@@ -136,3 +136,36 @@ def test_sr_validation_holds_clean_and_cctv_versions_of_the_same_images():
     assert [s.name + "@cctv" for s in clean] == [s.name for s in cctv]
     assert all(a.reference.shape == b.reference.shape for a, b in zip(clean, cctv, strict=True))
     assert any(not np.array_equal(a.input_rgb, b.input_rgb) for a, b in zip(clean, cctv, strict=True))
+
+
+def test_low_light_report_scores_camera_night_frames_with_gt_mean_colour_error_and_ssim_target(tmp_path,
+                                                                                                monkeypatch):
+    """Low-light verify: camera-true night frames of the held-out photos, PSNR / SSIM beside GT-mean PSNR
+    and CIEDE2000 for every model and baseline, the +5 dB gain and the SSIM 0.70 targets."""
+    import skimage.data
+    from fixtures.export_models import TinyLowLight
+
+    from export_tools.data import images
+    from export_tools.data.camera_night import EVAL_SPEC, synth_camera_night
+    from export_tools.export.samples import NIGHT_SEED, lowlight_calibration, lowlight_validation
+    from export_tools.export.verify import TARGET_GAIN_DB, TARGET_MIN
+
+    photo = np.ascontiguousarray(skimage.data.coffee()[100:196, 200:328])
+    monkeypatch.setattr(images, "held_out_images", lambda: {"coffee": photo})
+    d = tmp_path / "ll"
+    export_model(seeded(TinyLowLight()), "kind_enhancer", d)
+    quantize_step(d, calib_feeds=lowlight_calibration(4, n=4, crop=64))
+    samples = lowlight_validation(4)
+    expected, _ = synth_camera_night(photo, EVAL_SPEC, np.random.default_rng(NIGHT_SEED))
+    assert np.array_equal(samples[0].input_rgb, expected)  # the evaluation's own night synthesis
+    report = verify(d, samples=samples, latency_repeats=0, grid=False)
+    for name in ("onnx_fp32", "openvino_int8", "gamma", "gamma+clahe"):
+        s = report.scores[name]
+        assert 0 < s["ciede2000"] < 100 and 0 < s["psnr_gt_mean"] < 60
+    gain = next(v for k, v in report.targets.items() if k.startswith("onnx_fp32_gain_over_"))
+    assert gain["needs"] == TARGET_GAIN_DB["low_light"]["psnr"] == 5.0
+    ssim_target = report.targets["onnx_fp32_ssim"]
+    assert ssim_target["needs"] == TARGET_MIN["low_light"]["ssim"]
+    assert ssim_target["value"] == pytest.approx(report.scores["onnx_fp32"]["ssim"])
+    md = (d / "verify.md").read_text()
+    assert "GT-mean" in md and "CIEDE2000" in md and "onnx_fp32_ssim" in md

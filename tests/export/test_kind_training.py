@@ -138,3 +138,42 @@ def test_camera_synthesis_and_colour_term_train_and_the_colour_term_measures_col
     assert recipe.synthesis == "camera" and recipe.images == "set" and recipe.chroma_weight > 0
     model = KinDEnhancer(**recipe.arch_kwargs)
     assert all(getattr(recipe, s).patch % model.pad_multiple == 0 for s in ("decom", "restore", "adjust"))
+
+
+def test_device_auto_trains_where_it_can_and_cuda_without_gpu_is_refused(tmp_path, small_eval):
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    final = kind_training.train(_recipe(tmp_path, steps=2, device="auto"), resume=False)
+    assert f"training on {expected}" in (tmp_path / "run" / "train.log").read_text()
+    model, _ = build_from_checkpoint(final)
+    assert next(model.parameters()).device.type == "cpu"  # checkpoints always load on the CPU
+    with pytest.raises(ValidationError):
+        kind_training.load_recipe(_recipe(tmp_path, device="tpu"))
+    if not torch.cuda.is_available():
+        with pytest.raises(RuntimeError, match="no GPU"):
+            kind_training.train(_recipe(tmp_path / "c", steps=2, device="cuda"), resume=False)
+
+
+def test_gpu_recipe_runs_a_few_steps_here(tmp_path, small_eval, repo_root):
+    """The GPU recipe as shipped (device auto, the v2 network and camera synthesis), on this
+    machine's CPU for 2 steps a stage: only the images, the batch and the patch are swapped for speed."""
+    data = yaml.safe_load((repo_root / "configs" / "train" / "kind_v2_gpu.yaml").read_text())
+    v2 = yaml.safe_load((repo_root / "configs" / "train" / "kind_v2.yaml").read_text())
+    assert data["device"] == "auto" and data["arch_kwargs"] == v2["arch_kwargs"]
+    assert data["synthesis"] == v2["synthesis"] == "camera" and data["chroma_weight"] == v2["chroma_weight"]
+    for stage in ("decom", "restore", "adjust", "finetune"):
+        data[stage] = {**data[stage], "steps": 2, "batch": 2, "patch": 32}
+    data.update(images=str(_write_images(tmp_path / "images")), out_dir=str(tmp_path / "gpu"), eval_seeds=1)
+    path = tmp_path / "gpu.yaml"
+    path.write_text(yaml.safe_dump(data))
+    final = kind_training.train(path, resume=False)
+    meta = load_checkpoint(final)["meta"]
+    assert all(meta["stages"][s]["steps"] == 2 for s in ("decom", "restore", "adjust", "finetune"))
+
+
+def test_evaluate_on_camera_true_night_frames(small_eval):
+    torch.manual_seed(0)
+    classic = kind_training.evaluate(KinDEnhancer(**TINY_ARCH), seeds=1)
+    camera = kind_training.evaluate(KinDEnhancer(**TINY_ARCH), seeds=1, synthesis="camera")
+    assert camera["rows"][0]["codec"].startswith("jpeg q")  # EVAL_SPEC always compresses
+    assert camera["mean"]["input"] != classic["mean"]["input"]
+    assert 0 < camera["mean"]["kind"] < 99
