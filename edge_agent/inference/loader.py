@@ -5,6 +5,8 @@ manifest has an OpenVINO file for the model. Precision "int8" wants the INT8 art
 backend, "fp32" the full-precision one (OpenVINO: the FP16-compressed IR, computed in f32).
 When the asked artifact is not in the manifest, another kind for the same backend is used and
 the log says so. A missing or corrupt file is never skipped: it is a ModelError naming the file.
+An INT8 file that computes differently on this CPU than its float original (int8_check) is not
+used: the float file of the same backend is, and the log says why.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Literal
 
 import edge_agent
 from edge_agent.inference.base import ModelError, ModelRunner
+from edge_agent.inference.int8_check import INT8_MIN_PSNR_DB, PROBE_TASKS, agreement_db, probe_feeds
 from edge_agent.inference.manifest import MANIFEST_NAME, ModelEntry, load_manifest, verify_artifact
 from edge_agent.records import ModelInfo
 
@@ -33,6 +36,7 @@ _KINDS: dict[tuple[str, str], tuple[str, ...]] = {
     ("onnxruntime", "int8"): ("onnx_int8", "onnx_fp32"),
     ("onnxruntime", "fp32"): ("onnx_fp32", "onnx_int8"),
 }
+_FLOAT_KIND = {"openvino": "openvino_fp16", "onnxruntime": "onnx_fp32"}
 _KIND_PRECISION = {"onnx_fp32": "fp32", "onnx_int8": "int8", "openvino_fp16": "fp16", "openvino_int8": "int8"}
 
 
@@ -100,21 +104,34 @@ def load_model(
         )
     if kind != wanted[0]:
         log.warning("model %s: %s is not in the manifest; using %s instead", name, wanted[0], kind)
-    path, _weights = verify_artifact(models_dir, entry.files[kind])
-    if chosen_backend == "openvino":
-        from edge_agent.inference.openvino_runner import OpenVinoRunner
-
-        # f32 for the float parts in both precisions: that is what the quality gate verified (the
-        # CPU's BF16 default is not), and on these CPUs it was no slower for the shipped INT8 models
-        runner: ModelRunner = OpenVinoRunner(path, threads=threads, precision_hint="f32")
-    else:
-        from edge_agent.inference.onnxruntime_runner import OrtRunner
-
-        runner = OrtRunner(path, threads=threads)
+    runner, path = _open(models_dir, entry, kind, chosen_backend, threads)
+    float_kind = _FLOAT_KIND[chosen_backend]
+    if kind != float_kind and float_kind in entry.files and entry.task in PROBE_TASKS:
+        float_runner, float_path = _open(models_dir, entry, float_kind, chosen_backend, threads)
+        agree = agreement_db(runner, float_runner, probe_feeds(entry.task, entry.pad_multiple,
+                                                               [s.name for s in entry.inputs]))
+        if agree < INT8_MIN_PSNR_DB:
+            log.warning("model %s: %s computes differently on this CPU (%.1f dB from %s, needs >= %.0f dB); "
+                        "using the float file", name, path.name, agree, float_path.name, INT8_MIN_PSNR_DB)
+            runner, path, kind = float_runner, float_path, float_kind
     _check_io(entry, runner, path)
     info = ModelInfo(name=name, version=entry.version, backend=chosen_backend, precision=_KIND_PRECISION[kind])
     log.info("loaded model %s %s (%s, %s) from %s", name, entry.version, chosen_backend, kind, path)
     return LoadedModel(entry=entry, runner=runner, info=info, path=path)
+
+
+def _open(models_dir: Path, entry: ModelEntry, kind: str, backend: str, threads: int) -> tuple[ModelRunner, Path]:
+    """Verify the artifact's sha256 and open it with the backend's runner."""
+    path, _weights = verify_artifact(models_dir, entry.files[kind])
+    if backend == "openvino":
+        from edge_agent.inference.openvino_runner import OpenVinoRunner
+
+        # f32 for the float parts in both precisions: that is what the quality gate verified (the
+        # CPU's BF16 default is not), and on these CPUs it was no slower for the shipped INT8 models
+        return OpenVinoRunner(path, threads=threads, precision_hint="f32"), path
+    from edge_agent.inference.onnxruntime_runner import OrtRunner
+
+    return OrtRunner(path, threads=threads), path
 
 
 def _check_io(entry: ModelEntry, runner: ModelRunner, path: Path) -> None:

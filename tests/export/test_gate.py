@@ -6,10 +6,8 @@ from __future__ import annotations
 import shutil
 
 import numpy as np
-import onnx
 import pytest
-from fixtures.export_models import TinySR, seeded, sr_calibration, sr_samples
-from onnx import numpy_helper
+from fixtures.export_models import TinySR, damage_int8_weights, seeded, sr_calibration, sr_samples
 
 from edge_agent.inference.manifest import load_manifest, verify_artifact
 from export_tools.export.onnx import export_model
@@ -24,18 +22,6 @@ def good_dir(tmp_path_factory):
     export_model(seeded(TinySR()), "srgan_generator", d)
     quantize_step(d, calib_feeds=sr_calibration())
     return d
-
-
-def damage_int8_weights(path) -> None:
-    """Multiply the scale of every weight DequantizeLinear by 3: the INT8 weights now decode wrong."""
-    model = onnx.load(str(path))
-    inits = {i.name: i for i in model.graph.initializer}
-    weight_q = {i.name for i in model.graph.initializer if i.data_type == onnx.TensorProto.INT8}
-    for node in model.graph.node:
-        if node.op_type == "DequantizeLinear" and node.input[0] in weight_q:
-            scale = inits[node.input[1]]
-            scale.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(scale) * 3.0, scale.name))
-    onnx.save(model, str(path))
 
 
 def test_gate_passes_faithful_int8_and_writes_tables_and_grid(good_dir):
