@@ -1,10 +1,12 @@
-"""The shipped low-light model on camera-true night versions of held-out images and of a test chart:
-PSNR, SSIM, PSNR at the reference's brightness (GT-mean), colour error (CIEDE2000) and blockiness,
-beside gamma and gamma+CLAHE, in one run. Writes benchmarks/reports/lowlight_quality.md.
+"""Low-light models on camera-true night versions of held-out images and of a test chart: PSNR, SSIM,
+PSNR at the reference's brightness (GT-mean), colour error (CIEDE2000) and blockiness, beside gamma
+and gamma+CLAHE, in one run. Writes benchmarks/reports/lowlight_quality.md.
 
-    python benchmarks/lowlight_quality.py [--models models] [--seeds 3] [--out PATH]
+    python benchmarks/lowlight_quality.py [--model shipped=models --model v2=WORK] [--seeds 3] [--out PATH]
 
-Night frames: export_tools.data.camera_night (Brooks et al. unprocessing: exposure, shot + read
+Each --model is LABEL=DIR, DIR a models folder whose manifest has a `lowlight` entry (models/, or the
+work folder of `edge-export build`); default: the shipped model. Night frames:
+export_tools.data.camera_night at its EVAL_SPEC (Brooks et al. unprocessing: exposure, shot + read
 noise, an ISP with imperfect white balance and colour matrix, JPEG; IR mode off), seeded. The chart is
 a smooth gradient with edges at random places (export_tools.export.metrics.blockiness scores a 4, 8
 or 16 px grid in grey levels; under 0.5 shows none). The agent's own stage runs the model
@@ -27,23 +29,16 @@ sys.path.insert(0, str(ROOT))
 
 from edge_agent.enhance.low_light import LowLightEnhancer  # noqa: E402
 from edge_agent.inference.loader import load_model  # noqa: E402
-from export_tools.data.camera_night import CameraNightSpec, synth_camera_night  # noqa: E402
+from export_tools.data.camera_night import EVAL_SPEC as SPEC  # noqa: E402
+from export_tools.data.camera_night import synth_camera_night  # noqa: E402
 from export_tools.data.charts import gradient_chart  # noqa: E402
 from export_tools.data.images import held_out_images  # noqa: E402
-from export_tools.export.metrics import blockiness, ciede2000, clahe, gamma_to_mean, psnr, ssim  # noqa: E402
-
-SPEC = CameraNightSpec(exposure=(0.01, 0.04), ir_prob=0.0, jpeg_prob=1.0, jpeg_quality=(70, 90))
+from export_tools.export.metrics import blockiness, clahe, gamma_to_mean, low_light_extras, psnr, ssim  # noqa: E402
 
 
-def gt_mean(out: np.ndarray, ref: np.ndarray) -> np.ndarray:
-    """out scaled so its mean brightness is the reference's (the GT-mean protocol of LLIE papers)."""
-    o = out.astype(np.float64)
-    return np.clip(o * (ref.mean() / max(o.mean(), 1e-6)), 0, 255).astype(np.uint8)
-
-
-def methods(enhancer: LowLightEnhancer):
-    def model(night_rgb, ref):
-        return enhancer.enhance(np.ascontiguousarray(night_rgb[:, :, ::-1]), "auto")[:, :, ::-1]
+def methods(enhancers: dict[str, LowLightEnhancer]):
+    def model(enhancer):
+        return lambda night_rgb, ref: enhancer.enhance(np.ascontiguousarray(night_rgb[:, :, ::-1]), "auto")[:, :, ::-1]
 
     def gamma(night_rgb, ref):
         return gamma_to_mean(night_rgb, 0.45)
@@ -51,24 +46,36 @@ def methods(enhancer: LowLightEnhancer):
     def gamma_clahe(night_rgb, ref):
         return clahe(gamma_to_mean(night_rgb, 0.45))
 
-    return {"low light (shipped)": model, "gamma": gamma, "gamma+CLAHE": gamma_clahe}
+    return {**{label: model(e) for label, e in enhancers.items()}, "gamma": gamma, "gamma+CLAHE": gamma_clahe}
+
+
+def load_enhancers(specs: list[str]) -> dict[str, LowLightEnhancer]:
+    out = {}
+    for spec in specs:
+        label, sep, folder = spec.partition("=")
+        if not sep or not label or not folder:
+            raise SystemExit(f"--model {spec!r}: expected LABEL=DIR")
+        loaded = load_model(Path(folder), "lowlight", "onnxruntime", "int8", threads=2)
+        info = loaded.info
+        out[f"{label}: lowlight {info.version} ({info.backend} {info.precision})"] = LowLightEnhancer(loaded)
+    return out
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--models", type=Path, default=ROOT / "models")
+    ap.add_argument("--model", action="append", default=None, metavar="LABEL=DIR",
+                    help="a low-light model to measure (repeatable); default shipped=models")
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "reports" / "lowlight_quality.md")
     args = ap.parse_args()
-    loaded = load_model(args.models, "lowlight", "onnxruntime", "int8", threads=2)
-    enhancer = LowLightEnhancer(loaded)
+    enhancers = load_enhancers(args.model or [f"shipped={ROOT / 'models'}"])
     images = {**held_out_images(), "chart": gradient_chart()}
     rows: dict[str, dict[str, list[float]]] = {}
     blocks: dict[str, list[float]] = {}
     for name, ref in images.items():
         for s in range(args.seeds):
             night, _ = synth_camera_night(ref, SPEC, np.random.default_rng(20_000 + s))
-            for label, fn in methods(enhancer).items():
+            for label, fn in methods(enhancers).items():
                 out = fn(night, ref)
                 r = rows.setdefault(label, {"psnr": [], "ssim": [], "psnr_gt_mean": [], "ciede2000": []})
                 if name == "chart":
@@ -76,14 +83,13 @@ def main() -> int:
                     continue
                 r["psnr"].append(psnr(out, ref))
                 r["ssim"].append(ssim(out, ref))
-                r["psnr_gt_mean"].append(psnr(gt_mean(out, ref), ref))
-                r["ciede2000"].append(ciede2000(out, ref))
-    entry = loaded.info
+                for key, value in low_light_extras(out, ref).items():
+                    r[key].append(value)
     photos = [n for n in images if n != "chart"]
     lines = ["# Low light on camera-true night frames", "",
              f"Run {dt.datetime.now(dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')} on {cpu_name()}, "
-             f"{os.cpu_count()} cores. Model: {entry.name} {entry.version} ({entry.backend}, {entry.precision}), "
-             "ratio auto, the agent's own stage. Command: `python benchmarks/lowlight_quality.py`.", "",
+             f"{os.cpu_count()} cores. Models: {'; '.join(enhancers)}; ratio auto, the agent's own stage. "
+             f"Command: `python benchmarks/lowlight_quality.py {' '.join(sys.argv[1:])}`.", "",
              f"Night frames: export_tools.data.camera_night, exposure {SPEC.exposure[0]:.0%}-{SPEC.exposure[1]:.0%}, "
              f"Brooks shot + read noise, imperfect white balance and colour matrix, JPEG {SPEC.jpeg_quality[0]}-"
              f"{SPEC.jpeg_quality[1]}; {args.seeds} seeds each of {', '.join(photos)} (held out of every "

@@ -133,12 +133,11 @@ def test_a_darkened_gradient_chart_comes_out_without_a_block_grid(enhancer, seed
     JPEG 70-90), comes out of the shipped model with no 4/8/16 px grid. The control: plain gamma
     on the same frame lifts the JPEG's 8 px grid above the limit, so the chart and the metric do
     show a grid when there is one."""
-    from export_tools.data.camera_night import CameraNightSpec, synth_camera_night
+    from export_tools.data.camera_night import EVAL_SPEC, synth_camera_night
     from export_tools.data.charts import gradient_chart
     from export_tools.export.metrics import blockiness, gamma_to_mean
 
-    spec = CameraNightSpec(exposure=(0.01, 0.04), ir_prob=0.0, jpeg_prob=1.0, jpeg_quality=(70, 90))
-    night, _ = synth_camera_night(gradient_chart(seed=seed), spec, np.random.default_rng(300 + seed))
+    night, _ = synth_camera_night(gradient_chart(seed=seed), EVAL_SPEC, np.random.default_rng(300 + seed))
     out = enhancer.enhance(np.ascontiguousarray(night[:, :, ::-1]), "auto")[:, :, ::-1]
     assert blockiness(out) < BLOCKINESS_LIMIT
     assert blockiness(gamma_to_mean(night, 0.45)) > BLOCKINESS_LIMIT
