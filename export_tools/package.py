@@ -132,6 +132,34 @@ def _training_data(meta: dict) -> list[str]:
     return list(meta.get("train_images") or meta.get("training_images") or [])
 
 
+def _set_dir(meta: dict) -> Path | None:
+    recipe = meta.get("recipe") or {}
+    folder = recipe.get("set_dir") or (recipe.get("data") or {}).get("set_dir")
+    return Path(folder) if folder else None
+
+
+def training_sources(meta: dict) -> list[str]:
+    """Markdown table rows: the training images of the built set grouped by source, package, version
+    and license (from the set's manifest.json, `edge-export data build`), with counts."""
+    names = [n.removeprefix("set/") for n in _training_data(meta) if str(n).startswith("set/")]
+    folder = _set_dir(meta)
+    if not names or folder is None:
+        return []
+    path = folder / "manifest.json"
+    if not path.is_file():
+        return [f"(the training set's manifest {path} was not available when this card was written)"]
+    by_path = {img["path"]: img for img in json.loads(path.read_text(encoding="utf-8"))["images"]}
+    groups: dict[tuple, int] = {}
+    for n in names:
+        img = by_path.get(n)
+        key = (img["source"], img.get("package") or "-", img.get("version") or "-", img.get("license") or "?") if img \
+            else ("not in the manifest", "-", "-", "?")
+        groups[key] = groups.get(key, 0) + 1
+    rows = ["| source | package | version | license | images |", "|---|---|---|---|---|"]
+    rows += [f"| {s} | {p} | {v} | {lic} | {c} |" for (s, p, v, lic), c in sorted(groups.items())]
+    return rows
+
+
 def model_card(name: str, version: str, info: ExportInfo, report: Report, entry: ModelEntry, notes: str) -> str:
     meta = info.meta
     io_rows = "\n".join(
@@ -176,6 +204,8 @@ def model_card(name: str, version: str, info: ExportInfo, report: Report, entry:
         "## Training",
         f"Training data: {data_text}.",
         "",
+        *(["Sources and licenses of the training images (`edge-export data build` manifest):", "",
+           *training_sources(meta), ""] if training_sources(meta) else []),
         f"Run: `{json.dumps(trained)}`" if trained else "",
         "",
         "Recipe:",

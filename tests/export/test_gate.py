@@ -155,3 +155,29 @@ def test_low_light_report_scores_camera_night_frames_with_gt_mean_colour_error_a
     assert ssim_target["value"] == pytest.approx(report.scores["onnx_fp32"]["ssim"])
     md = (d / "verify.md").read_text()
     assert "GT-mean" in md and "CIEDE2000" in md and "onnx_fp32_ssim" in md
+
+
+def test_model_card_lists_training_sources_and_licenses_from_the_set_manifest(tmp_path):
+    """A model trained on the built set gets a table of its images' sources, packages and licenses."""
+    import json
+
+    from export_tools.package import training_sources
+
+    set_dir = tmp_path / "set"
+    set_dir.mkdir()
+    images = [{"path": "images/natural/t91/a.png", "source": "t91", "package": "shared:train_natural",
+               "version": None, "license": "T91 research"},
+              {"path": "images/natural/t91/b.png", "source": "t91", "package": "shared:train_natural",
+               "version": None, "license": "T91 research"},
+              {"path": "images/natural/mate/c.png", "source": "debian:mate-backgrounds",
+               "package": "mate-backgrounds", "version": "1.26.0-1", "license": "GPL-2+"}]
+    (set_dir / "manifest.json").write_text(json.dumps({"images": images}))
+    meta = {"recipe": {"data": {"set_dir": str(set_dir)}},
+            "training_images": ["set/images/natural/t91/a.png", "set/images/natural/t91/b.png",
+                                "set/images/natural/mate/c.png", "skimage/camera"]}
+    rows = training_sources(meta)
+    assert "| debian:mate-backgrounds | mate-backgrounds | 1.26.0-1 | GPL-2+ | 1 |" in rows
+    assert "| t91 | shared:train_natural | - | T91 research | 2 |" in rows
+    kind_meta = {"recipe": {"set_dir": str(tmp_path / "gone")}, "train_images": ["set/images/x.png"]}
+    assert "not available" in training_sources(kind_meta)[0]
+    assert training_sources({"recipe": {}, "train_images": ["t91_t1.png"]}) == []
