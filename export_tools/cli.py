@@ -28,6 +28,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         return _err(f"recipe {args.recipe} not found", EXIT_INPUT)
     if args.model == "kind":
         from export_tools.training.kind import train
+    elif args.model == "unet":
+        from export_tools.training.lowlight_unet import train
     else:
         from export_tools.training.srgan import train
     final = train(args.recipe, args.out, resume=not args.restart)
@@ -147,7 +149,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=_cmd_data_build)
 
     s = sub.add_parser("train", help="train a model from a recipe (resumes from the last checkpoint)")
-    s.add_argument("model", choices=["kind", "srgan"])
+    s.add_argument("model", choices=["kind", "srgan", "unet"],
+                   help="kind: low light; srgan: face SR; unet: the low-light non-Retinex ablation")
     s.add_argument("--recipe", required=True, type=Path, help="configs/train/*.yaml")
     s.add_argument("--out", type=Path, default=None, help="run folder (default: from the recipe)")
     s.add_argument("--restart", action="store_true", help="ignore existing checkpoints")

@@ -12,6 +12,7 @@ import importlib
 ARCHS: dict[str, str] = {
     # low light: (image [1,3,H,W] RGB 0..1, ratio [1,1]) -> enhanced [1,3,H,W] 0..1
     "kind_enhancer": "export_tools.archs.kind:KinDEnhancer",
+    "unet_enhancer": "export_tools.archs.unet_ll:UNetEnhancer",  # the non-Retinex ablation
     # SR: image [1,3,h,w] RGB 0..1 -> [1,3,s*h,s*w] 0..1
     "srgan_generator": "export_tools.archs.srgan:SRGANGenerator",
     "srgan_leftthomas": "export_tools.archs.srgan_leftthomas:LeftThomasGenerator",

@@ -12,6 +12,7 @@ from edge_agent.inference.manifest import IOSpec
 # architecture name (export_tools.archs.registry) -> task
 ARCH_TASK = {
     "kind_enhancer": "low_light",
+    "unet_enhancer": "low_light",
     "srgan_generator": "face_sr",
     "srgan_leftthomas": "face_sr",
     "repsr": "face_sr",

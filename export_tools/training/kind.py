@@ -78,7 +78,7 @@ def load_recipe(path: Path) -> KinDRecipe:
     return common.load_recipe(path, KinDRecipe)
 
 
-def _training_images(recipe: KinDRecipe) -> tuple[list[np.ndarray], list[str]]:
+def training_images_for(recipe: KinDRecipe) -> tuple[list[np.ndarray], list[str]]:
     if recipe.images == "set":
         from export_tools.training.srgan import load_training_images
 
@@ -150,6 +150,12 @@ def stage_loss(model: KinDEnhancer, stage: str, low: torch.Tensor, high: torch.T
         i = model.adjust(i_l, ratio)
         return ((i - i_h) ** 2).mean() + losses.gradient_loss(i, i_h)
     out = torch.clamp(model.restore(r_l, i_l) * model.adjust(i_l, ratio), 0.0, 1.0)
+    return enhancement_loss(out, high, chroma_weight)
+
+
+def enhancement_loss(out: torch.Tensor, high: torch.Tensor, chroma_weight: float = 0.0) -> torch.Tensor:
+    """The end-to-end loss of an enhanced frame against the well-lit one: L1 + (1 - SSIM) / 2 +
+    gradient / 4, plus the chroma term (KinD's finetune stage and the U-Net ablation share it)."""
     loss = (out - high).abs().mean() + 0.5 * losses.ssim_loss(out, high) + 0.25 * losses.gradient_loss(out, high)
     return loss + chroma_weight * chroma_loss(out, high) if chroma_weight > 0 else loss
 
@@ -204,7 +210,7 @@ def _run_stage(model: KinDEnhancer, recipe: KinDRecipe, stage: str, cfg: StageRe
     log.info("stage %s done: %d steps in %.1f min", stage, step, elapsed / 60)
 
 
-def _setup_logging(out_dir: Path) -> logging.Handler:
+def setup_logging(out_dir: Path) -> logging.Handler:
     out_dir.mkdir(parents=True, exist_ok=True)
     handler = logging.FileHandler(out_dir / "train.log")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
@@ -217,7 +223,7 @@ def train(recipe_path: Path, out_dir: Path | None = None, resume: bool = True) -
     """Run (or resume) the recipe; returns the path of the final checkpoint (<out_dir>/final.pt)."""
     recipe = load_recipe(recipe_path)
     out_dir = Path(out_dir or recipe.out_dir)
-    handler = _setup_logging(out_dir)
+    handler = setup_logging(out_dir)
     try:
         return _train(recipe, out_dir, resume)
     finally:
@@ -229,7 +235,7 @@ def _train(recipe: KinDRecipe, out_dir: Path, resume: bool) -> Path:
     setup(recipe.seed, recipe.threads)
     device = common.resolve_device(recipe.device)
     model = KinDEnhancer(**recipe.arch_kwargs)
-    images, names = _training_images(recipe)
+    images, names = training_images_for(recipe)
     state: dict = {"done": []}
     latest = out_dir / "latest.pt"
     if resume and latest.is_file():

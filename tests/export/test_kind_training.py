@@ -177,3 +177,33 @@ def test_evaluate_on_camera_true_night_frames(small_eval):
     assert camera["rows"][0]["codec"].startswith("jpeg q")  # EVAL_SPEC always compresses
     assert camera["mean"]["input"] != classic["mean"]["input"]
     assert 0 < camera["mean"]["kind"] < 99
+
+
+def test_unet_ablation_trains_resumes_and_exports_with_the_low_light_contract(tmp_path, repo_root):
+    """The non-Retinex ablation: a tiny run writes a checkpoint that rebuilds, the shipped recipe
+    validates, and the network keeps the (image, ratio) -> image contract in range."""
+    from export_tools.archs.unet_ll import UNetEnhancer
+    from export_tools.export.tasks import task_for_arch
+    from export_tools.training import common, lowlight_unet
+
+    data = {"threads": 1, "out_dir": str(tmp_path / "u"), "arch_kwargs": {"width": 0.25, "levels": 1, "scale": 2},
+            "images": str(_write_images(tmp_path / "images")), "steps": 3, "max_minutes": 1.0, "patch": 32,
+            "batch": 2, "checkpoint_every": 2}
+    path = tmp_path / "unet.yaml"
+    path.write_text(yaml.safe_dump(data))
+    final = lowlight_unet.train(path, resume=False)
+    model, ckpt = build_from_checkpoint(final)
+    assert isinstance(model, UNetEnhancer) and ckpt["meta"]["stages"]["end_to_end"]["steps"] == 3
+    assert task_for_arch(ckpt["arch"]).task == "low_light"
+    data["steps"] = 5
+    path.write_text(yaml.safe_dump(data))
+    lowlight_unet.train(path, resume=True)
+    assert "resumed from" in (tmp_path / "u" / "train.log").read_text()
+    assert load_checkpoint(tmp_path / "u" / "final.pt")["meta"]["stages"]["end_to_end"]["steps"] == 5
+    with torch.no_grad():
+        out = model(torch.rand(1, 3, 32, 32) * 0.1, torch.tensor([[5.0]]))
+    assert out.shape == (1, 3, 32, 32) and 0.0 <= float(out.min()) and float(out.max()) <= 1.0
+    low, high = torch.full((2, 3, 4, 4), 0.1), torch.full((2, 3, 4, 4), 0.5)
+    assert torch.allclose(lowlight_unet.max_channel_ratio(low, high), torch.full((2, 1), 5.0))
+    shipped = common.load_recipe(repo_root / "configs" / "train" / "lowlight_unet.yaml", lowlight_unet.UNetRecipe)
+    assert shipped.patch % UNetEnhancer(**shipped.arch_kwargs).pad_multiple == 0
