@@ -153,6 +153,16 @@ class KinDEnhancer(nn.Module):
     H and W must be multiples of `pad_multiple` (pad with edge_agent.enhance.tensors.pad_to_multiple).
     """
 
+    # ONNX node-name prefixes INT8 leaves in float (export_tools.export.pipeline): everything but the
+    # decomposition and restoration convolutions. The illumination of a night frame is a few hundredths
+    # and shares tensors with the reflectance (0..1) and the ratio (1..20): the concatenations, the
+    # sigmoids, the pooled illumination, the adjustment net and the final product lose it at 8 bits
+    # (ONNX Runtime INT8 of v2 was 5 dB below FP32 with them quantized; these ops are a small share
+    # of the time).
+    keep_float = ("/unfold/", "/Concat", "/Sigmoid", "/Add", "/Clip", "/Shape", "/Gather", "/Unsqueeze",
+                  "/Reshape", "/ReduceMean", "/ConstantOfShape", "/Mul", "/body/", "/Pad", "/Conv",
+                  "/DepthToSpace", "/pool", "/enc.0/enc.0.0/", "/out/", "/i_out/")
+
     def __init__(self, width: float = 1.0, restore_levels: int = 4, decom_scale: int = 1,
                  restore_scale: int = 1, illum_scale: int = 1, restore_width: float | None = None) -> None:
         super().__init__()
