@@ -154,11 +154,11 @@ class KinDEnhancer(nn.Module):
     """
 
     # ONNX node-name prefixes INT8 leaves in float (export_tools.export.pipeline): everything but the
-    # decomposition and restoration convolutions. The illumination of a night frame is a few hundredths
-    # and shares tensors with the reflectance (0..1) and the ratio (1..20): the concatenations, the
-    # sigmoids, the pooled illumination, the adjustment net and the final product lose it at 8 bits
-    # (ONNX Runtime INT8 of v2 was 5 dB below FP32 with them quantized; these ops are a small share
-    # of the time).
+    # decomposition convolutions and the inner restoration convolutions. The illumination of a night
+    # frame is a few hundredths and shares tensors with the reflectance (0..1) and the ratio (1..20):
+    # the concatenations, the sigmoids, the pooled illumination, the adjustment net, the restoration's
+    # first and last convs and the final product lose it at 8 bits (ONNX Runtime INT8 of the kind_v2
+    # candidate was 5 dB below FP32 with them quantized, 0.28 dB with them in float).
     keep_float = ("/unfold/", "/Concat", "/Sigmoid", "/Add", "/Clip", "/Shape", "/Gather", "/Unsqueeze",
                   "/Reshape", "/ReduceMean", "/ConstantOfShape", "/Mul", "/body/", "/Pad", "/Conv",
                   "/DepthToSpace", "/pool", "/enc.0/enc.0.0/", "/out/", "/i_out/")

@@ -18,6 +18,8 @@ export_tools.training.common.build_from_checkpoint() turns back into the whole K
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal
 
@@ -210,25 +212,27 @@ def _run_stage(model: KinDEnhancer, recipe: KinDRecipe, stage: str, cfg: StageRe
     log.info("stage %s done: %d steps in %.1f min", stage, step, elapsed / 60)
 
 
-def setup_logging(out_dir: Path) -> logging.Handler:
+@contextmanager
+def train_log(out_dir: Path) -> Iterator[None]:
+    """The trainer's log lines also go to <out_dir>/train.log while the block runs."""
     out_dir.mkdir(parents=True, exist_ok=True)
     handler = logging.FileHandler(out_dir / "train.log")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     log.addHandler(handler)
     log.setLevel(logging.INFO)
-    return handler
+    try:
+        yield
+    finally:
+        log.removeHandler(handler)
+        handler.close()
 
 
 def train(recipe_path: Path, out_dir: Path | None = None, resume: bool = True) -> Path:
     """Run (or resume) the recipe; returns the path of the final checkpoint (<out_dir>/final.pt)."""
     recipe = load_recipe(recipe_path)
     out_dir = Path(out_dir or recipe.out_dir)
-    handler = setup_logging(out_dir)
-    try:
+    with train_log(out_dir):
         return _train(recipe, out_dir, resume)
-    finally:
-        log.removeHandler(handler)
-        handler.close()
 
 
 def _train(recipe: KinDRecipe, out_dir: Path, resume: bool) -> Path:

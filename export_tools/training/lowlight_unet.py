@@ -20,7 +20,7 @@ from export_tools.archs.unet_ll import UNetEnhancer
 from export_tools.data.lowlight import NightPatches
 from export_tools.training import common, loop
 from export_tools.training.common import load_checkpoint, save_checkpoint, setup
-from export_tools.training.kind import enhancement_loss, log, setup_logging, training_images_for
+from export_tools.training.kind import enhancement_loss, log, train_log, training_images_for
 from export_tools.training.loop import LoopConfig, Progress
 
 ARCH = "unet_enhancer"
@@ -57,12 +57,8 @@ def max_channel_ratio(low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
 def train(recipe_path: Path, out_dir: Path | None = None, resume: bool = True) -> Path:
     recipe = common.load_recipe(recipe_path, UNetRecipe)
     out_dir = Path(out_dir or recipe.out_dir)
-    handler = setup_logging(out_dir)
-    try:
+    with train_log(out_dir):
         return _train(recipe, out_dir, resume)
-    finally:
-        log.removeHandler(handler)
-        handler.close()
 
 
 def _train(recipe: UNetRecipe, out_dir: Path, resume: bool) -> Path:
