@@ -75,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("images", nargs="+", type=Path, help="input image files")
     s.add_argument("--out", required=True, type=Path, help="output folder (same-named PNGs)")
     s.add_argument("--ratio", type=_ratio_arg, default="auto",
-                   help="low-light brightness ratio 1..20, or auto (from each image's exposure; the default)")
+                   help="low-light brightness ratio 1..50, or auto (brings each enhanced image to mean luma 110; the default)")
     s.add_argument("--models", type=Path, default=None, help="models folder (default: the shipped one)")
     s.add_argument("--backend", choices=["auto", "onnxruntime", "openvino"], default="auto")
     s.add_argument("--precision", choices=["int8", "fp32"], default="int8")

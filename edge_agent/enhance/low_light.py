@@ -4,8 +4,12 @@ The model's I/O comes from its manifest entry: the image is the first 4-D input,
 ratio the 2-D ([1, 1]) input (optional; a model without one ignores `ratio`), the result the first
 output. Inputs are padded to the entry's pad_multiple and the output is cropped back, so any frame
 size works. Around the model:
-- ratio "auto" (the default): the ratio comes from the frame's measured exposure,
-  TARGET_LUMA / mean luma, within 1..20 (auto_ratio); a number overrides it;
+- ratio "auto" (the default): the ratio that brings the enhanced frame to a mean luma of
+  TARGET_LUMA. A first guess comes from the frame's measured exposure (TARGET_LUMA / mean luma,
+  auto_ratio); the model then enhances a small copy of the frame (PROBE_PIXELS, about 1/16 of a
+  720p frame's cost) at that guess, and the guess is scaled by how far the probe's brightness
+  missed (follow_ratio): the model's response to the ratio is not linear and depends on the scene
+  (a lamp, a sky), which the exposure alone cannot tell. Within RATIO_RANGE; a number overrides it;
 - a frame larger than model_pixels (when given: the agent's default is 1280x720's 921,600) is
   enhanced at that size, aspect kept, and scaled back (fit_pixels): a 1080p frame costs a quarter of
   full resolution (the enhanced frame is the operator's overview; face crops and their SR are cut
@@ -23,13 +27,14 @@ import math
 import cv2
 import numpy as np
 
+from edge_agent.config.schema import RATIO_RANGE
 from edge_agent.enhance import tensors
 from edge_agent.health.conditions import saturation
 from edge_agent.inference.base import ModelError
 from edge_agent.inference.loader import LoadedModel
 
 TARGET_LUMA = 110.0  # auto ratio: the mean luma (0..255) a well-exposed frame has
-RATIO_RANGE = (1.0, 20.0)
+PROBE_PIXELS = 320 * 180  # the auto ratio's probe run: the frame shrunk to at most this many pixels
 TILE_OVERLAP = 32  # pixels each tile reaches into its neighbour (the blend band is twice this)
 MAX_TILES_PER_SIDE = 16
 
@@ -45,11 +50,12 @@ def auto_ratio(bgr: np.ndarray) -> float:
     return float(min(hi, max(lo, TARGET_LUMA / max(tensors.luma(bgr), 1.0))))
 
 
-def resolve_ratio(bgr: np.ndarray, ratio: float | str) -> float:
-    """The ratio given to the model: auto_ratio for "auto", else the number itself."""
-    if ratio == "auto":
-        return auto_ratio(bgr)
-    return float(ratio)
+def follow_ratio(guess: float, probe_luma: float) -> float:
+    """The auto ratio after a probe run at `guess` came out at mean luma `probe_luma`: the guess
+    scaled so the enhanced frame lands on TARGET_LUMA (one step: brightness is close to linear in
+    the ratio over such a correction), clamped."""
+    lo, hi = RATIO_RANGE
+    return float(min(hi, max(lo, guess * TARGET_LUMA / max(probe_luma, 1.0))))
 
 
 def fit_pixels(bgr: np.ndarray, max_pixels: int) -> np.ndarray:
@@ -121,9 +127,9 @@ class LowLightEnhancer:
     def enhance(self, bgr: np.ndarray, ratio: float | str = "auto", *, max_pixels: int | None = None,
                 model_pixels: int | None = None, gray_saturation: float | None = None) -> np.ndarray:
         """Brighten a BGR uint8 HxWx3 frame; returns BGR uint8 of the same size (see the module doc)."""
-        r = resolve_ratio(bgr, ratio)
         h, w = bgr.shape[:2]
         small = fit_pixels(bgr, model_pixels) if model_pixels else bgr
+        r = self.resolve_ratio(small, ratio)
         sh, sw = small.shape[:2]
         tiles = tile_grid(sh, sw, max_pixels) if max_pixels else [(0, sh, 0, sw)]
         out = self._run(small, r) if len(tiles) == 1 else self._tiled(small, r, tiles)
@@ -132,6 +138,17 @@ class LowLightEnhancer:
         if gray_saturation is not None and saturation(bgr) <= gray_saturation:
             out = cv2.cvtColor(cv2.cvtColor(out, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
         return out
+
+    def resolve_ratio(self, bgr: np.ndarray, ratio: float | str) -> float:
+        """The ratio given to the model: a number is used as it is; "auto" is found from the frame's
+        exposure and one probe run on a small copy of it (see the module doc)."""
+        if ratio != "auto":
+            return float(ratio)
+        guess = auto_ratio(bgr)
+        if self.ratio_input is None:
+            return guess
+        probe = self._run(fit_pixels(bgr, PROBE_PIXELS), guess)
+        return follow_ratio(guess, tensors.luma(probe))
 
     def _tiled(self, bgr: np.ndarray, ratio: float, tiles: list[tuple[int, int, int, int]]) -> np.ndarray:
         h, w = bgr.shape[:2]

@@ -39,7 +39,7 @@ def _command_entity(topics: Topics, camera: str, cmd: commands.Command, unique_i
     if shape.kind == "switch":
         return {"platform": "switch", "payload_on": "ON", "payload_off": "OFF",
                 "state_on": "ON", "state_off": "OFF", **entity}
-    if shape.words:  # a number or a word (low_light_ratio: 1..20 or auto): a text entity
+    if shape.words:  # a number or a word (low_light_ratio: 1..50 or auto): a text entity
         words = "|".join(shape.words)
         return {"platform": "text", "pattern": rf"^({words}|[0-9]+(\.[0-9]+)?)$", "max": 16, **entity}
     return {"platform": "number", "min": shape.min, "max": shape.max, "step": cmd.step or 1, **entity}

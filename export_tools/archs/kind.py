@@ -27,6 +27,21 @@ def _ch(base: int, width: float) -> int:
     return max(4, int(round(base * width)))
 
 
+UPSAMPLERS = ("transpose", "bilinear")
+
+
+def _up2(cin: int, cout: int, mode: str) -> nn.Module:
+    """x2 upsampling of a U-Net decoder. "transpose": the paper's 2x2 stride-2 transposed conv (each
+    output phase has its own kernel: the source of a 2**level px grid on smooth areas);
+    "bilinear": a 1x1 conv at the low resolution, then bilinear x2 (no per-phase weights, no grid)."""
+    if mode == "transpose":
+        return nn.ConvTranspose2d(cin, cout, 2, stride=2)
+    if mode == "bilinear":
+        return nn.Sequential(nn.Conv2d(cin, cout, 1),
+                             nn.Upsample(scale_factor=2.0, mode="bilinear", align_corners=False))
+    raise ValueError(f"upsample must be one of {UPSAMPLERS}, got {mode!r}")
+
+
 def _conv(cin: int, cout: int, k: int = 3) -> nn.Conv2d:
     return nn.Conv2d(cin, cout, k, padding=k // 2)
 
@@ -39,7 +54,7 @@ class _Act(nn.LeakyReLU):
 class DecomNet(nn.Module):
     """S [N,3,H,W] -> (R [N,3,H,W], I [N,1,H,W]), both in (0, 1). H, W multiples of pad_multiple."""
 
-    def __init__(self, width: float = 1.0, scale: int = 1) -> None:
+    def __init__(self, width: float = 1.0, scale: int = 1, upsample: str = "transpose") -> None:
         super().__init__()
         c1, c2, c3 = _ch(32, width), _ch(64, width), _ch(128, width)
         self.scale = scale
@@ -50,9 +65,9 @@ class DecomNet(nn.Module):
         self.conv1 = nn.Sequential(_conv(3 * s2, c1), _Act())
         self.conv2 = nn.Sequential(nn.MaxPool2d(2), _conv(c1, c2), _Act())
         self.conv3 = nn.Sequential(nn.MaxPool2d(2), _conv(c2, c3), _Act())
-        self.up8 = nn.ConvTranspose2d(c3, c2, 2, stride=2)
+        self.up8 = _up2(c3, c2, upsample)
         self.conv8 = nn.Sequential(_conv(2 * c2, c2), _Act())
-        self.up9 = nn.ConvTranspose2d(c2, c1, 2, stride=2)
+        self.up9 = _up2(c2, c1, upsample)
         self.conv9 = nn.Sequential(_conv(2 * c1, c1), _Act())
         self.r_out = _conv(c1, 3 * s2, 1)
         # illumination branch: shallow features + reflectance-branch features
@@ -79,7 +94,7 @@ class DecomNet(nn.Module):
 class RestorationNet(nn.Module):
     """U-Net (R [N,3,H,W], I [N,1,H,W]) -> restored R [N,3,H,W] in (0, 1)."""
 
-    def __init__(self, width: float = 1.0, levels: int = 4, scale: int = 1) -> None:
+    def __init__(self, width: float = 1.0, levels: int = 4, scale: int = 1, upsample: str = "transpose") -> None:
         super().__init__()
         if levels < 1:
             raise ValueError("restore_levels must be >= 1")
@@ -99,7 +114,7 @@ class RestorationNet(nn.Module):
         self.ups = nn.ModuleList()
         self.dec = nn.ModuleList()
         for k in range(levels - 1, -1, -1):
-            self.ups.append(nn.ConvTranspose2d(chans[k + 1], chans[k], 2, stride=2))
+            self.ups.append(_up2(chans[k + 1], chans[k], upsample))
             self.dec.append(nn.Sequential(_conv(2 * chans[k], chans[k]), _Act(), _conv(chans[k], chans[k]), _Act()))
         self.out = _conv(chans[0], 3 * s2)
 
@@ -164,13 +179,15 @@ class KinDEnhancer(nn.Module):
                   "/DepthToSpace", "/pool", "/enc.0/enc.0.0/", "/out/", "/i_out/")
 
     def __init__(self, width: float = 1.0, restore_levels: int = 4, decom_scale: int = 1,
-                 restore_scale: int = 1, illum_scale: int = 1, restore_width: float | None = None) -> None:
+                 restore_scale: int = 1, illum_scale: int = 1, restore_width: float | None = None,
+                 upsample: str = "transpose") -> None:
         super().__init__()
         for name, s in (("decom_scale", decom_scale), ("restore_scale", restore_scale), ("illum_scale", illum_scale)):
             if s < 1 or (s & (s - 1)):
                 raise ValueError(f"{name} must be a power of two >= 1, got {s}")
-        self.decom = DecomNet(width, decom_scale)
-        self.restore = RestorationNet(width if restore_width is None else restore_width, restore_levels, restore_scale)
+        self.decom = DecomNet(width, decom_scale, upsample)
+        self.restore = RestorationNet(width if restore_width is None else restore_width, restore_levels,
+                                      restore_scale, upsample)
         self.adjust = IllumAdjustNet(width, illum_scale)
         self.pad_multiple = math.lcm(self.decom.pad_multiple, self.restore.pad_multiple, self.adjust.pad_multiple)
 

@@ -115,3 +115,42 @@ def test_folded_fast_path_equals_literal_kind_composition(decom_scale):
     torch.testing.assert_close(fast, ref, atol=1e-5, rtol=0)
     # the fixed upsampling weights are not part of the checkpoint
     assert not any("bilinear" in k for k in model.state_dict())
+
+
+V3_KWARGS = {"width": 0.25, "restore_levels": 3, "decom_scale": 2, "restore_scale": 2, "illum_scale": 2,
+             "restore_width": 0.375, "upsample": "bilinear"}
+
+
+def test_bilinear_upsampling_has_no_transposed_conv_and_keeps_the_fast_path():
+    torch.manual_seed(4)
+    model = KinDEnhancer(**V3_KWARGS).eval()
+    assert not any(isinstance(m, torch.nn.ConvTranspose2d) for m in model.modules())
+    assert any(isinstance(m, torch.nn.ConvTranspose2d) for m in KinDEnhancer(**COMPACT_KWARGS).modules())
+    x, ratio = torch.rand(1, 3, 32, 48), torch.tensor([[6.0]])
+    with torch.no_grad():
+        torch.testing.assert_close(model(x, ratio), model.forward_reference(x, ratio), atol=1e-5, rtol=0)
+
+
+def test_bilinear_decoder_leaves_no_grid_on_a_flat_input():
+    """A flat input through a random 3-level restoration U-Net: a transposed conv gives each output
+    phase its own kernel, so the flat field comes out with a period-8 pattern; the bilinear decoder
+    leaves it flat away from the borders."""
+    from export_tools.archs.kind import RestorationNet
+
+    r, i = torch.full((1, 3, 96, 96), 0.3), torch.full((1, 1, 96, 96), 0.1)
+
+    def phase_spread(upsample):
+        torch.manual_seed(5)
+        net = RestorationNet(width=0.375, levels=3, scale=1, upsample=upsample).eval()
+        with torch.no_grad():
+            y = net(r, i)[0, :, 32:64, 32:64]
+        means = [float(y[:, a::8, b::8].mean()) for a in range(8) for b in range(8)]
+        return max(means) - min(means)
+
+    grid, smooth = phase_spread("transpose"), phase_spread("bilinear")
+    assert grid > 1e-4 and smooth < 0.1 * grid, (smooth, grid)
+
+
+def test_unknown_upsampler_is_refused():
+    with pytest.raises(ValueError, match="upsample must be one of"):
+        KinDEnhancer(**{**V3_KWARGS, "upsample": "nearest"})

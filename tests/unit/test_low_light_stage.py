@@ -11,8 +11,9 @@ import pytest
 import skimage.data
 from pydantic import ValidationError
 
-from edge_agent.config.schema import LowLightConfig
-from edge_agent.enhance.low_light import LowLightEnhancer, auto_ratio, resolve_ratio, tile_grid
+from edge_agent.config.schema import RATIO_RANGE, LowLightConfig
+from edge_agent.enhance import tensors
+from edge_agent.enhance.low_light import TARGET_LUMA, LowLightEnhancer, auto_ratio, follow_ratio, tile_grid
 from edge_agent.health.conditions import saturation
 from edge_agent.inference.loader import default_models_dir, load_model
 from edge_agent.sim import camera
@@ -33,15 +34,36 @@ def _night(width: int, height: int, ir: bool = False, seed: int = 0) -> np.ndarr
 def test_auto_ratio_follows_the_measured_exposure():
     dark, darker = np.full((32, 32, 3), 40, np.uint8), np.full((32, 32, 3), 10, np.uint8)
     assert auto_ratio(darker) > auto_ratio(dark) > 1.0
-    assert auto_ratio(np.zeros((8, 8, 3), np.uint8)) == 20.0  # clamped to the model's range
+    assert auto_ratio(np.zeros((8, 8, 3), np.uint8)) == RATIO_RANGE[1]  # clamped to the model's range
     assert auto_ratio(np.full((8, 8, 3), 200, np.uint8)) == 1.0
-    assert resolve_ratio(dark, "auto") == auto_ratio(dark) and resolve_ratio(dark, 7.5) == 7.5
+
+
+def test_follow_ratio_scales_the_guess_by_the_probe_miss():
+    assert follow_ratio(10.0, TARGET_LUMA) == 10.0
+    assert follow_ratio(10.0, TARGET_LUMA / 2) == 20.0 and follow_ratio(10.0, TARGET_LUMA * 2) == 5.0
+    assert follow_ratio(40.0, 10.0) == RATIO_RANGE[1] and follow_ratio(2.0, 250.0) == RATIO_RANGE[0]
+
+
+@pytest.mark.parametrize("scene, exposure", [("rocket", 0.02), ("chelsea", 0.05), ("coffee", 0.1)])
+def test_auto_ratio_brings_the_enhanced_frame_to_the_target_brightness(enhancer, scene, exposure):
+    rng = np.random.default_rng(3)
+    params = replace(camera.sample_params(rng, exposure=(exposure, exposure), jpeg_quality=None), ir=False)
+    img = getattr(skimage.data, scene)()
+    frame = np.ascontiguousarray(camera.render(fit_scene(img, 640, 360), params, rng)[:, :, ::-1])
+    guess = auto_ratio(frame)
+    ratio = enhancer.resolve_ratio(frame, "auto")
+    assert enhancer.resolve_ratio(frame, 7.5) == 7.5
+    miss_auto = abs(tensors.luma(enhancer.enhance(frame, "auto")) - TARGET_LUMA)
+    miss_guess = abs(tensors.luma(enhancer.enhance(frame, guess)) - TARGET_LUMA)
+    # the probe's correction lands closer to the target than the exposure's guess, and close to it
+    assert miss_auto <= miss_guess + 1.0 and (miss_auto <= 20.0 or ratio in RATIO_RANGE), (guess, ratio, miss_auto)
 
 
 def test_ratio_is_auto_by_default_and_a_number_overrides_it():
     assert LowLightConfig().ratio == "auto"
     assert LowLightConfig(ratio=7).ratio == 7.0
-    for bad in (25, 0.5, "bright"):
+    assert LowLightConfig(ratio=40).ratio == 40.0
+    for bad in (RATIO_RANGE[1] + 1, 0.5, "bright"):
         with pytest.raises(ValidationError):
             LowLightConfig(ratio=bad)
 

@@ -77,9 +77,9 @@ def test_commands_accept_plain_and_json_values(key, payload, value):
     [
         ("motion_sensitivity", b"1.01", "less than or equal to 1"),
         ("low_light_ratio", b"0.5", "greater than or equal to 1"),
-        ("low_light_ratio", b"inf", "less than or equal to 20"),
+        ("low_light_ratio", b"inf", "less than or equal to 50"),
         ("low_light_ratio", b"nan", "not a number"),
-        ("low_light_ratio", b"bright", "from 1 to 20 or auto"),
+        ("low_light_ratio", b"bright", "from 1 to 50 or auto"),
         ("enabled", b"perhaps", "valid boolean"),
         ("brightness", b"1", "unknown setting"),
         ("enabled", b"\xff\xfe", "not UTF-8"),
