@@ -66,7 +66,8 @@ def camera_cfg(truth, variant: dict) -> dict:
     return cam
 
 
-def run_variant(name: str, truths, out: Path, threads: int, reuse: bool = False) -> float:
+def run_variant(name: str, truths, out: Path, threads: int, reuse: bool = False, models: Path = ROOT / "models"
+                ) -> float:
     """Run the agent over every clip for one variant; returns wall seconds.
 
     reuse: keep a finished earlier run of the same clips (out/done.json) and only score it again."""
@@ -85,7 +86,7 @@ def run_variant(name: str, truths, out: Path, threads: int, reuse: bool = False)
         cfg = {
             "site": "bench",
             "cameras": [camera_cfg(t, VARIANTS[name]) for _f, t in group],
-            "models": {"dir": str(ROOT / "models")},
+            "models": {"dir": str(models)},
             "inference": {"threads": threads} if threads else {},
             "pipeline": {"queue_size": 8},
             "publish": {"sink": "local", "local": {"dir": str(out / "events")}},
@@ -139,13 +140,22 @@ def fmt_ident(d: dict, key: str) -> str:
     return score.pct(a, n)
 
 
-def report(results: dict, truths, walls: dict, codec: str, threads: int) -> str:
+def models_line(models: Path) -> str:
+    """The models the agent ran: each manifest entry's name and version."""
+    from edge_agent.inference.manifest import load_manifest
+
+    entries = load_manifest(models).models
+    return ", ".join(f"{name} {e.version}" for name, e in sorted(entries.items()))
+
+
+def report(results: dict, truths, walls: dict, codec: str, threads: int, models: Path = ROOT / "models") -> str:
     buckets = [b for _lo, _hi, b in score.BUCKETS]
     L = ["# Night yield: generated night clips through the real agent", "",
          f"Date: {dt.datetime.now().isoformat(timespec='seconds')}  ",
          f"Machine: {cpu_name()}, {os.cpu_count()} logical CPUs; inference threads: {threads or 'default'}  ",
          f"Clips: {len(truths)} ({', '.join(f'{f}: {sum(1 for g, _ in truths if g == f)}' for f in ('faces', 'clean', 'motion', 'empty'))}), "
-         f"1280x720, 10 fps, 10 s, {codec}. Command: `python benchmarks/night_yield.py{' ' + ' '.join(sys.argv[1:]) if sys.argv[1:] else ''}`.", "",
+         f"1280x720, 10 fps, 10 s, {codec}. Command: `python benchmarks/night_yield.py{' ' + ' '.join(sys.argv[1:]) if sys.argv[1:] else ''}`.  ",
+         f"Models: {models_line(models)}.", "",
          "Variants: **old** = LBP cascade + fixed motion threshold 25 (noise_factor 0, no relight test), crops "
          "from the enhanced frame; "
          "**new** = the shipped defaults (crops cut from the original, lifted to mid-grey, denoised); **enhanced** / "
@@ -201,7 +211,13 @@ def main() -> int:
     ap.add_argument("--no-identify", action="store_true", help="skip identification (no dlib needed)")
     ap.add_argument("--reuse", action="store_true", help="score finished earlier agent runs again (no rerun)")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "reports" / "night_yield.md")
+    ap.add_argument("--models", type=Path, default=ROOT / "models",
+                    help="models folder the agent loads (default: the shipped models/; a candidate's "
+                         "`edge-export package` folder to measure it before shipping)")
     args = ap.parse_args()
+    args.models = args.models.resolve()
+    if not (args.models / "manifest.yaml").is_file():
+        ap.error(f"--models {args.models}: no manifest.yaml there")
     variants = [v.strip() for v in args.variants.split(",") if v.strip()]
     unknown = [v for v in variants if v not in VARIANTS]
     if unknown:
@@ -218,11 +234,12 @@ def main() -> int:
             ident.enrol(f.identity, (f.rgb * 255 + 0.5).astype("uint8"), f.box)
     results, walls = {}, {}
     for v in variants:
-        out = args.cache / "runs" / v
-        walls[v] = run_variant(v, truths, out, args.threads, args.reuse)
+        shipped = args.models == (ROOT / "models").resolve()
+        out = args.cache / "runs" / (v if shipped else f"{v}@{args.models.name}")
+        walls[v] = run_variant(v, truths, out, args.threads, args.reuse, args.models)
         results[v] = score_variant(out, truths, ident, held_out)
     codec = truths[0][1].codec if truths else "?"
-    text = report(results, truths, walls, codec, args.threads)
+    text = report(results, truths, walls, codec, args.threads, args.models)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)
     raw = {v: {"passes": r["passes"], "false_events": r["false_events"],
