@@ -47,7 +47,8 @@ def test_shipped_recipes_validate(repo_root):
     for name in ("srgan_faithful.yaml", "srgan_perceptual.yaml"):
         recipe = load_recipe(repo_root / "configs" / "train" / name)
         assert recipe.degradation.scale == recipe.model["scale"] == 4
-    for name in ("face_sr_rep.yaml", "face_sr_v2.yaml", "face_sr_v2_gpu.yaml", "face_sr_v3.yaml", "face_sr_v4.yaml"):
+    for name in ("face_sr_rep.yaml", "face_sr_v2.yaml", "face_sr_v2_gpu.yaml", "face_sr_v3.yaml", "face_sr_v4.yaml",
+                 "face_sr_ab_plain.yaml", "face_sr_ab_longskip.yaml"):
         recipe = load_recipe(repo_root / "configs" / "train" / name)
         assert recipe.arch == "repsr" and recipe.degradation.scale == 4
 
