@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from edge_agent.config.schema import RATIO_RANGE
 from edge_agent.inference.manifest import IOSpec
 
 # architecture name (export_tools.archs.registry) -> task
@@ -30,7 +31,7 @@ class TaskSpec:
         image = IOSpec(name="image", shape=[1, 3, "H", "W"], layout="NCHW", color="RGB", range=[0.0, 1.0])
         inputs = [image]
         if "ratio" in self.input_names:
-            inputs.append(IOSpec(name="ratio", shape=[1, 1], range=[1.0, 20.0]))
+            inputs.append(IOSpec(name="ratio", shape=[1, 1], range=list(RATIO_RANGE)))
         out_hw = ["H", "W"] if scale == 1 else [f"{scale}*H", f"{scale}*W"]
         outputs = [IOSpec(name=self.output_name, shape=[1, 3, *out_hw], layout="NCHW", color="RGB",
                           range=[0.0, 1.0])]
