@@ -39,7 +39,24 @@ MARGIN = 0.25  # faces.margin of the night-yield runs
 PREPS = (("lifted + denoised (the default)", True), ("lifted, as cut (faces.denoise off)", False))
 
 
-def load_upscalers(specs: list[str], backend: str, precision: str, threads: int) -> dict:
+def x8(up):
+    """The x8 self-ensemble of an upscaler on HxWx3 images: the mean over the 8 flips / transposes,
+    each mapped back (EDSR, Lim et al. 2017; benchmarks/sr_self_ensemble.py measures its PSNR)."""
+    def run(rgb: np.ndarray) -> np.ndarray:
+        outs = []
+        for k in range(8):
+            x = rgb.transpose(1, 0, 2) if k & 4 else rgb
+            x = x[::-1] if k & 1 else x
+            x = x[:, ::-1] if k & 2 else x
+            y = up(np.ascontiguousarray(x)).astype(np.float32)
+            y = y[:, ::-1] if k & 2 else y
+            y = y[::-1] if k & 1 else y
+            outs.append(y.transpose(1, 0, 2) if k & 4 else y)
+        return np.clip(np.mean(outs, axis=0) + 0.5, 0, 255).astype(np.uint8)
+    return run
+
+
+def load_upscalers(specs: list[str], backend: str, precision: str, threads: int, ensemble: bool = False) -> dict:
     from edge_agent.enhance.face_sr import FaceSuperResolver
     from edge_agent.inference.loader import load_model
 
@@ -52,8 +69,10 @@ def load_upscalers(specs: list[str], backend: str, precision: str, threads: int)
         if model.entry.scale != 4:
             raise SystemExit(f"--model {spec!r}: scale {model.entry.scale}, this benchmark compares x4 models")
         sr = FaceSuperResolver(model)
-        ups[f"{label} ({model.info.version}, {model.info.backend} {model.info.precision})"] = (
-            lambda rgb, sr=sr: sr.upscale(np.ascontiguousarray(rgb[:, :, ::-1]))[:, :, ::-1])
+        name = f"{label} ({model.info.version}, {model.info.backend} {model.info.precision})"
+        ups[name] = lambda rgb, sr=sr: sr.upscale(np.ascontiguousarray(rgb[:, :, ::-1]))[:, :, ::-1]
+        if ensemble:
+            ups[f"{name}, x8 self-ensemble"] = x8(ups[name])
     return ups
 
 
@@ -77,13 +96,14 @@ def main() -> int:
     ap.add_argument("--backend", default="openvino", choices=("auto", "onnxruntime", "openvino"))
     ap.add_argument("--precision", default="int8", choices=("int8", "fp32"))
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--x8", action="store_true", help="add each model's x8 self-ensemble as a row")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "reports" / "sr_identify.md")
     args = ap.parse_args()
     events = args.cache / "runs" / args.variant / "events"
     if not (args.cache / "runs" / args.variant / "done.json").is_file():
         raise SystemExit(f"no finished night-yield run in {events.parent}; "
                          f"run: python benchmarks/night_yield.py --variants {args.variant}")
-    ups = load_upscalers(args.model, args.backend, args.precision, args.threads)
+    ups = load_upscalers(args.model, args.backend, args.precision, args.threads, args.x8)
     specs = clips.catalogue()
     truths = clips.build(args.cache / "clips", specs)
     faces = clips.load_faces()
