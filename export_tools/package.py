@@ -13,6 +13,7 @@ from pathlib import Path
 
 import yaml
 
+from edge_agent.config.schema import RATIO_RANGE
 from edge_agent.inference.manifest import (
     MANIFEST_NAME,
     Artifact,
@@ -189,8 +190,10 @@ def model_card(name: str, version: str, info: ExportInfo, report: Report, entry:
         io_rows,
         "",
         "RGB in [0, 1] (divide 8-bit values by 255). Output clipped to [0, 1]."
-        + (" `ratio` is the brightness ratio (target over current illumination), 1..20; KinD's "
-           "evaluation uses reference over input illumination." if info.task == "low_light" else ""),
+        + (" `ratio` is the brightness ratio (target over current illumination), "
+           f"{RATIO_RANGE[0]:g}..{RATIO_RANGE[1]:g}; KinD's evaluation uses reference over input "
+           "illumination; the agent's auto ratio brings the output to mean luma 110."
+           if info.task == "low_light" else ""),
         "",
         "## Quality (measured by `edge-export verify`)",
         f"Validation set ({len(report.samples)} images, none used in training): {', '.join(report.samples)}.",

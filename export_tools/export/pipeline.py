@@ -37,14 +37,19 @@ def _pad_multiple(ckpt: dict) -> int:
     return int(getattr(build(ckpt["arch"], **ckpt.get("arch_kwargs", {})), "pad_multiple", 1))
 
 
-def _keep_float(arch: str) -> tuple[str, ...]:
-    """Node-name prefixes the architecture asks INT8 to leave in float (its `keep_float`)."""
+def _arch_attr(arch: str, name: str, default):
+    """An INT8 setting the architecture's class declares (keep_float, int8_fast_bias_correction)."""
     from export_tools.archs.registry import arch_class
 
     try:
-        return tuple(getattr(arch_class(arch), "keep_float", ()))
+        return getattr(arch_class(arch), name, default)
     except KeyError:
-        return ()
+        return default
+
+
+def _keep_float(arch: str) -> tuple[str, ...]:
+    """Node-name prefixes the architecture asks INT8 to leave in float (its `keep_float`)."""
+    return tuple(_arch_attr(arch, "keep_float", ()))
 
 
 def quantize_step(work_dir: Path, *, calibration: str = "minmax", max_int8_kernel: int = 7,
@@ -67,7 +72,9 @@ def quantize_step(work_dir: Path, *, calibration: str = "minmax", max_int8_kerne
     steps.update()
     out["openvino_int8"] = openvino.quantize_int8(fp32, work_dir / openvino.INT8_NAME, calib_feeds,
                                                   preset=ov_preset, ranges=ov_ranges,
-                                                  ignored_prefixes=keep_float)
+                                                  ignored_prefixes=keep_float,
+                                                  fast_bias_correction=bool(_arch_attr(
+                                                      info.arch, "int8_fast_bias_correction", True)))
     steps.update()
     steps.close()
     return out
