@@ -154,3 +154,14 @@ def test_bilinear_decoder_leaves_no_grid_on_a_flat_input():
 def test_unknown_upsampler_is_refused():
     with pytest.raises(ValueError, match="upsample must be one of"):
         KinDEnhancer(**{**V3_KWARGS, "upsample": "nearest"})
+
+
+def test_int8_settings_come_from_the_architecture():
+    """The export pipeline reads each architecture's INT8 settings: KinD keeps its illumination path
+    and decoder upsampling float and turns OpenVINO's fast bias correction off; others keep the default."""
+    from export_tools.export.pipeline import _arch_attr, _keep_float
+
+    assert _arch_attr("kind_enhancer", "int8_fast_bias_correction", True) is False
+    assert _arch_attr("repsr", "int8_fast_bias_correction", True) is True
+    assert _arch_attr("no_such_arch", "int8_fast_bias_correction", True) is True
+    assert {"/ups", "/body/", "/i_out/"} <= set(_keep_float("kind_enhancer"))
