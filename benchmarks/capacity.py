@@ -42,7 +42,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from machine import cpu_name  # noqa: E402  (benchmarks/machine.py)
+from machine import cpu_name, models_line  # noqa: E402  (benchmarks/machine.py)
 
 CLIP_SECONDS = 20.0
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -90,10 +90,11 @@ def make_clips(cache: Path, fps: float, duty: float, phases: int, kbps: int) -> 
     return clips
 
 
-def agent_config(n: int, clips: list[Path], fps: float, out: Path, backend: str = "auto") -> dict:
+def agent_config(n: int, clips: list[Path], fps: float, out: Path, backend: str = "auto",
+                 models: Path = ROOT / "models") -> dict:
     cams = [{"name": f"cam{i + 1:02d}", "source": {"file": str(clips[i % len(clips)]), "loop": True, "fps_limit": fps}}
             for i in range(n)]
-    return {"site": "capacity", "cameras": cams, "models": {"dir": str(ROOT / "models")}, "inference": {"backend": backend},
+    return {"site": "capacity", "cameras": cams, "models": {"dir": str(models)}, "inference": {"backend": backend},
             "pipeline": {"stats_interval_s": 5.0}, "publish": {"sink": "local", "local": {"dir": str(out)}},
             "api": {"enabled": False}, "state_dir": str(out / ".state"), "logging": {"level": "WARNING"}}
 
@@ -146,12 +147,13 @@ def _stats_lines(path: Path, pos: int) -> tuple[list[dict], int]:
     return [json.loads(x) for x in lines.splitlines() if x.strip()], pos + len(text) - len(rest)
 
 
-def run_one(n: int, clips: list[Path], fps: float, seconds: float, warmup: float, backend: str) -> Run:
+def run_one(n: int, clips: list[Path], fps: float, seconds: float, warmup: float, backend: str,
+            models: Path = ROOT / "models") -> Run:
     res = Run(cameras=n)
     with tempfile.TemporaryDirectory(prefix="nw-capacity-") as tmp:
         out = Path(tmp) / "events"
         cfg = Path(tmp) / "agent.yaml"
-        cfg.write_text(yaml.safe_dump(agent_config(n, clips, fps, out, backend)), encoding="utf-8")
+        cfg.write_text(yaml.safe_dump(agent_config(n, clips, fps, out, backend, models)), encoding="utf-8")
         agent = ROOT / ".venv" / "bin" / "edge-agent"
         cmd = [str(agent) if agent.exists() else "edge-agent", "run", "--config", str(cfg)]
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -215,7 +217,8 @@ def report(runs: list[Run], args) -> str:
         f"in view {100 * args.duty:.0f} % of the time), paced at {args.fps:g} fps. Motion phases: *spread*, each "
         "camera sees the person at its own time (the loop shifted by k/N), as independent cameras do; "
         "*together*, every camera sees the person at the same moment (the worst case for the shared "
-        f"worker). The real agent (`edge-agent run`, shipped models, local sink); {args.warmup:g} s warm-up, "
+        f"worker). The real agent (`edge-agent run`, local sink; models: {models_line(args.models)}); "
+        f"{args.warmup:g} s warm-up, "
         f"then {args.seconds:g} s measured. Backend: the agent's inference.backend (auto: ONNX Runtime for "
         "every model, edge_agent/builders.py AUTO_BACKEND).",
         "",
@@ -251,6 +254,8 @@ def main() -> int:
     ap.add_argument("--backends", default="auto", help="inference.backend values to measure, e.g. auto,openvino")
     ap.add_argument("--cache", type=Path, default=ROOT / "work_cache" / "capacity")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "reports" / "capacity.md")
+    ap.add_argument("--models", type=Path, default=ROOT / "models",
+                    help="models folder the agent loads (default: the shipped models/)")
     args = ap.parse_args()
     if not 0.0 < args.duty < 1.0:
         ap.error("--duty must be between 0 and 1")
@@ -266,7 +271,7 @@ def main() -> int:
             for backend in backends:
                 print(f"{n} camera(s), motion {phase}, {backend}: {args.warmup:g} s warm-up + {args.seconds:g} s ...",
                       flush=True)
-                r = run_one(n, clips, args.fps, args.seconds, args.warmup, backend)
+                r = run_one(n, clips, args.fps, args.seconds, args.warmup, backend, args.models.resolve())
                 r.phase, r.backend = phase, backend
                 runs.append(r)
                 print(report([r], args).splitlines()[-4], flush=True)

@@ -14,3 +14,11 @@ def cpu_name() -> str:
     except OSError:
         pass
     return platform.processor() or "unknown CPU"
+
+
+def models_line(models: Path) -> str:
+    """The models a run loaded: each manifest entry's name and version ("face_sr 2.0.0, ...")."""
+    from edge_agent.inference.manifest import load_manifest
+
+    entries = load_manifest(Path(models)).models
+    return ", ".join(f"{name} {e.version}" for name, e in sorted(entries.items()))

@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 
 import yaml
-from machine import cpu_name  # benchmarks/machine.py
+from machine import cpu_name, models_line  # benchmarks/machine.py
 from tqdm import tqdm
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -138,14 +138,6 @@ def fmt_recall(t: score.Tally) -> list[str]:
 def fmt_ident(d: dict, key: str) -> str:
     a, n = d.get(key, (0, 0))
     return score.pct(a, n)
-
-
-def models_line(models: Path) -> str:
-    """The models the agent ran: each manifest entry's name and version."""
-    from edge_agent.inference.manifest import load_manifest
-
-    entries = load_manifest(models).models
-    return ", ".join(f"{name} {e.version}" for name, e in sorted(entries.items()))
 
 
 def report(results: dict, truths, walls: dict, codec: str, threads: int, models: Path = ROOT / "models") -> str:
