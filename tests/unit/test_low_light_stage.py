@@ -25,6 +25,15 @@ def enhancer() -> LowLightEnhancer:
     return LowLightEnhancer(load_model(default_models_dir(), "lowlight", backend="onnxruntime", threads=2))
 
 
+# every shipped low-light model: the default and the opt-in one (models.low_light: lowlight_hq)
+SHIPPED_LOW_LIGHT = ("lowlight", "lowlight_hq")
+
+
+@pytest.fixture(scope="module", params=SHIPPED_LOW_LIGHT)
+def any_enhancer(request) -> LowLightEnhancer:
+    return LowLightEnhancer(load_model(default_models_dir(), request.param, backend="onnxruntime", threads=2))
+
+
 def _night(width: int, height: int, ir: bool = False, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     params = replace(camera.sample_params(rng, exposure=(0.05, 0.05), jpeg_quality=None), ir=ir)
@@ -45,7 +54,8 @@ def test_follow_ratio_scales_the_guess_by_the_probe_miss():
 
 
 @pytest.mark.parametrize("scene, exposure", [("rocket", 0.02), ("chelsea", 0.05), ("coffee", 0.1)])
-def test_auto_ratio_brings_the_enhanced_frame_to_the_target_brightness(enhancer, scene, exposure):
+def test_auto_ratio_brings_the_enhanced_frame_to_the_target_brightness(any_enhancer, scene, exposure):
+    enhancer = any_enhancer
     rng = np.random.default_rng(3)
     params = replace(camera.sample_params(rng, exposure=(exposure, exposure), jpeg_quality=None), ir=False)
     img = getattr(skimage.data, scene)()
@@ -102,7 +112,8 @@ def test_a_1080p_frame_enhanced_in_tiles_matches_the_whole_frame_without_seams(e
     assert _seam_score(tiled, cols) <= max(1.3, 1.1 * _seam_score(whole, cols))
 
 
-def test_a_gray_ir_frame_gives_a_gray_frame(enhancer):
+def test_a_gray_ir_frame_gives_a_gray_frame(any_enhancer):
+    enhancer = any_enhancer
     frame = _night(640, 360, ir=True)
     assert saturation(frame) == 0.0
     assert saturation(enhancer.enhance(frame, 5.0)) > 2.0  # the model alone invents colour
@@ -150,7 +161,7 @@ BLOCKINESS_LIMIT = 0.5  # grid strength (grey levels) under which no 4/8/16 px g
 
 
 @pytest.mark.parametrize("seed", [0, 1])
-def test_a_darkened_gradient_chart_comes_out_without_a_block_grid(enhancer, seed):
+def test_a_darkened_gradient_chart_comes_out_without_a_block_grid(any_enhancer, seed):
     """A smooth colour gradient with edges, made a camera-true night frame (exposure 1-4 %, noise,
     JPEG 70-90), comes out of the shipped model with no 4/8/16 px grid. The control: plain gamma
     on the same frame lifts the JPEG's 8 px grid above the limit, so the chart and the metric do
@@ -160,6 +171,6 @@ def test_a_darkened_gradient_chart_comes_out_without_a_block_grid(enhancer, seed
     from export_tools.export.metrics import blockiness, gamma_to_mean
 
     night, _ = synth_camera_night(gradient_chart(seed=seed), EVAL_SPEC, np.random.default_rng(300 + seed))
-    out = enhancer.enhance(np.ascontiguousarray(night[:, :, ::-1]), "auto")[:, :, ::-1]
+    out = any_enhancer.enhance(np.ascontiguousarray(night[:, :, ::-1]), "auto")[:, :, ::-1]
     assert blockiness(out) < BLOCKINESS_LIMIT
     assert blockiness(gamma_to_mean(night, 0.45)) > BLOCKINESS_LIMIT

@@ -29,6 +29,14 @@ def test_auto_puts_every_stage_on_onnx_runtime_and_a_configured_backend_wins():
     assert ov.low_light.model.runner.backend == "openvino" and ov.face_sr.model.runner.backend == "openvino"
 
 
+def test_the_opt_in_low_light_model_is_chosen_by_name():
+    cfg = AgentConfig.model_validate({"cameras": [{"name": "cam", "source": {"file": "clip.mp4"}}],
+                                      "models": {"dir": str(default_models_dir()), "low_light": "lowlight_hq"}})
+    stages = build_stages(cfg)
+    assert stages.low_light.model.info.name == "lowlight_hq"
+    assert build_stages(_cfg("auto")).low_light.model.info.name == "lowlight"  # the default stays
+
+
 GROWTH = r"""
 import numpy as np, sys
 from edge_agent.builders import build_stages
