@@ -25,7 +25,7 @@ from typing import Literal
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from torch.nn import functional as F
 
 from edge_agent.enhance.tensors import pad_to_multiple
@@ -62,6 +62,11 @@ class KinDRecipe(BaseModel):
     # train_natural: the T91 set; set: the natural photos of `edge-export data build` (set_dir)
     images: Literal["train_natural", "set"] | Path = "train_natural"
     set_dir: str = "work_cache/train_set"
+    # with images: set, which subsets of it: natural photos, and the faces subset (face fine-tunes)
+    set_subsets: list[Literal["natural", "faces"]] = Field(default_factory=lambda: ["natural"], min_length=1)
+    # start from another run's final.pt (same arch_kwargs) instead of random weights; stages whose
+    # section is left out are then skipped (a finetune-only continuation names just `finetune`)
+    init_from: str | None = None
     # how night frames are made: classic (data/lowlight.py) or camera (data/camera_night.py, Brooks)
     synthesis: Literal["classic", "camera"] = "classic"
     # colour term of the finetune loss: L1 between the chromaticities (rgb / sum) of output and target
@@ -69,11 +74,21 @@ class KinDRecipe(BaseModel):
     max_images: int | None = Field(default=None, ge=1)
     checkpoint_every: int = Field(default=200, ge=1)
     log_every: int = Field(default=50, ge=1)
-    decom: StageRecipe
-    restore: StageRecipe
-    adjust: StageRecipe
+    decom: StageRecipe | None = None
+    restore: StageRecipe | None = None
+    adjust: StageRecipe | None = None
     finetune: StageRecipe | None = None
     eval_seeds: int = Field(default=2, ge=1, le=16)
+
+    @model_validator(mode="after")
+    def _stages(self) -> KinDRecipe:
+        missing = [s for s in ("decom", "restore", "adjust") if getattr(self, s) is None]
+        if missing and self.init_from is None:
+            raise ValueError(f"stages {', '.join(missing)} need a section unless the recipe starts "
+                             "from a trained checkpoint (init_from)")
+        if all(getattr(self, s) is None for s in STAGES):
+            raise ValueError("the recipe names no stage to train")
+        return self
 
 
 def load_recipe(path: Path) -> KinDRecipe:
@@ -84,7 +99,7 @@ def training_images_for(recipe: KinDRecipe) -> tuple[list[np.ndarray], list[str]
     if recipe.images == "set":
         from export_tools.training.srgan import load_training_images
 
-        images, names = load_training_images(["set:natural"], recipe.set_dir)
+        images, names = load_training_images([f"set:{s}" for s in recipe.set_subsets], recipe.set_dir)
         if recipe.max_images:
             images, names = images[: recipe.max_images], names[: recipe.max_images]
         return images, names
@@ -250,9 +265,16 @@ def _train(recipe: KinDRecipe, out_dir: Path, resume: bool) -> Path:
         model.load_state_dict(ckpt["state_dict"])
         state = dict(ckpt.get("train_state") or {"done": []})
         log.info("resumed from %s (done: %s)", latest, state.get("done"))
+    elif recipe.init_from is not None:
+        init = load_checkpoint(Path(recipe.init_from))
+        if init.get("arch") != ARCH or init["arch_kwargs"] != recipe.arch_kwargs:
+            raise ValueError(f"{recipe.init_from} holds {init.get('arch')} {init['arch_kwargs']}, "
+                             f"the recipe asks for {ARCH} {recipe.arch_kwargs}")
+        model.load_state_dict(init["state_dict"])
+        log.info("starting from %s", recipe.init_from)
     model.to(device)
     log.info("training on %s", device)
-    patch = max(getattr(recipe, s).patch for s in ("decom", "restore", "adjust"))
+    patch = max(getattr(recipe, s).patch for s in STAGES if getattr(recipe, s) is not None)
     if min(min(img.shape[:2]) for img in images) < patch:
         images = [img for img in images if min(img.shape[:2]) >= patch]
     log.info("training KinD %s on %d images; params %d; pad_multiple %d", recipe.arch_kwargs, len(images),
@@ -279,6 +301,7 @@ def _train(recipe: KinDRecipe, out_dir: Path, resume: bool) -> Path:
     final = save_checkpoint(out_dir / "final.pt", arch=ARCH, arch_kwargs=recipe.arch_kwargs, model=model,
                             meta={"recipe": recipe.model_dump(mode="json"), "train_images": names,
                                   "stages": state.get("stage_log", {}), "metrics": metrics,
+                                  "init_from": recipe.init_from,
                                   "pad_multiple": model.pad_multiple})
     log.info("final checkpoint %s", final)
     return final

@@ -207,3 +207,53 @@ def test_unet_ablation_trains_resumes_and_exports_with_the_low_light_contract(tm
     assert torch.allclose(lowlight_unet.max_channel_ratio(low, high), torch.full((2, 1), 5.0))
     shipped = common.load_recipe(repo_root / "configs" / "train" / "lowlight_unet.yaml", lowlight_unet.UNetRecipe)
     assert shipped.patch % UNetEnhancer(**shipped.arch_kwargs).pad_multiple == 0
+
+
+def test_init_from_continues_a_trained_run_with_only_the_stages_it_names(tmp_path, small_eval):
+    """A finetune-only continuation (init_from + one stage): starts from the other run's weights,
+    leaves the frozen decomposition as it was, trains the rest, and refuses a mismatched network."""
+    first = kind_training.train(_recipe(tmp_path / "a", steps=2), resume=False)
+    start = load_checkpoint(first)["state_dict"]
+    stage = {"steps": 3, "max_minutes": 1.0, "lr": 1e-3, "patch": 32, "batch": 2}
+    data = yaml.safe_load(_recipe(tmp_path / "b").read_text())
+    for s in ("decom", "restore", "adjust"):
+        del data[s]
+    data.update(init_from=str(first), finetune=stage, out_dir=str(tmp_path / "cont"))
+    path = tmp_path / "cont.yaml"
+    path.write_text(yaml.safe_dump(data))
+    final = kind_training.train(path, resume=False)
+    ckpt = load_checkpoint(final)
+    assert ckpt["meta"]["init_from"] == str(first)
+    assert list(ckpt["meta"]["stages"]) == ["finetune"] and ckpt["meta"]["stages"]["finetune"]["steps"] == 3
+    after = ckpt["state_dict"]
+    assert all(torch.equal(after[k], start[k]) for k in start if k.startswith("decom."))
+    assert any(not torch.equal(after[k], start[k]) for k in start if k.startswith("restore."))
+    # the continuation starts from the trained weights, not from random ones
+    fresh = KinDEnhancer(**TINY_ARCH).state_dict()
+    assert all(torch.equal(after[k], start[k]) and not torch.equal(after[k], fresh[k])
+               for k in start if k.startswith("decom.") and start[k].dtype.is_floating_point and start[k].numel() > 1)
+
+    data.update(arch_kwargs={**TINY_ARCH, "width": 0.5}, out_dir=str(tmp_path / "bad"))
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(ValueError, match="holds kind_enhancer"):
+        kind_training.train(path, resume=False)
+    del data["init_from"]
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(ValidationError, match="need a section unless"):
+        kind_training.load_recipe(path)
+
+
+def test_set_subsets_choose_the_photos_of_the_built_set(tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr("export_tools.training.srgan.load_training_images",
+                        lambda sources, set_dir: calls.append((sources, set_dir)) or ([np.zeros((4, 4, 3), np.uint8)], ["x"]))
+    data = yaml.safe_load(_recipe(tmp_path).read_text())
+    data.update(images="set", set_dir="SET", set_subsets=["natural", "faces"])
+    path = tmp_path / "set.yaml"
+    path.write_text(yaml.safe_dump(data))
+    kind_training.training_images_for(kind_training.load_recipe(path))
+    assert calls == [(["set:natural", "set:faces"], "SET")]
+    data["set_subsets"] = ["portraits"]
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(ValidationError):
+        kind_training.load_recipe(path)
