@@ -14,6 +14,8 @@ import cv2
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from export_tools.data.camera_night import jpeg
+
 
 class DegradeSpec(BaseModel):
     """How a high-resolution image becomes the low-resolution input. Ranges are sampled per image."""
@@ -32,17 +34,25 @@ class DegradeSpec(BaseModel):
     night_prob: float = Field(0.0, ge=0.0, le=1.0)
     night_exposure: tuple[float, float] = (0.08, 0.3)  # brightness of the night scene, x the photo's
     night_noise: tuple[float, float] = (0.5, 2.5)  # sensor noise in the dark frame, grey levels
+    # the night stream's codec: this share of the night crops is JPEG-coded (8x8 blocks, 4:2:0 chroma,
+    # block grid at a random offset) while still dark, so the agent's lift amplifies the blocking and
+    # the chroma blotches as it does for a crop cut from a dark H.264 frame
+    night_codec_prob: float = Field(0.0, ge=0.0, le=1.0)
+    night_codec_quality: tuple[int, int] = (60, 90)  # mild: H.264 deblocks, so no hard 8 px grid
 
     @model_validator(mode="after")
     def _ranges(self) -> DegradeSpec:
-        for name in ("blur_sigma", "noise_sigma", "jpeg_quality", "night_exposure", "night_noise"):
+        for name in ("blur_sigma", "noise_sigma", "jpeg_quality", "night_exposure", "night_noise",
+                     "night_codec_quality"):
             lo, hi = getattr(self, name)
             if lo < 0 or hi < lo:
                 raise ValueError(f"{name} must be a range (low, high) with 0 <= low <= high, got {(lo, hi)}")
         if not 0 < self.night_exposure[0] <= self.night_exposure[1] <= 1:
             raise ValueError(f"night_exposure must lie in (0, 1], got {self.night_exposure}")
-        if self.jpeg_quality[1] > 100 or self.jpeg_quality[0] < 1:
-            raise ValueError(f"jpeg_quality must lie in 1..100, got {self.jpeg_quality}")
+        for name in ("jpeg_quality", "night_codec_quality"):
+            lo, hi = getattr(self, name)
+            if hi > 100 or lo < 1:
+                raise ValueError(f"{name} must lie in 1..100, got {(lo, hi)}")
         return self
 
 
@@ -114,18 +124,23 @@ def degrade(hr: np.ndarray, spec: DegradeSpec, rng: np.random.Generator) -> np.n
         lr = lr + rng.normal(0.0, sigma, lr.shape).astype(np.float32)
     lr = np.clip(np.rint(lr), 0, 255).astype(np.uint8)
     if spec.jpeg_prob > 0 and rng.random() < spec.jpeg_prob:
-        q = int(rng.integers(spec.jpeg_quality[0], spec.jpeg_quality[1] + 1))
-        ok, buf = cv2.imencode(".jpg", np.ascontiguousarray(lr[:, :, ::-1]), [cv2.IMWRITE_JPEG_QUALITY, q])
-        if not ok:
-            raise RuntimeError("JPEG encoding failed")
-        lr = np.ascontiguousarray(cv2.imdecode(buf, cv2.IMREAD_COLOR)[:, :, ::-1])
+        lr = jpeg(lr, int(rng.integers(spec.jpeg_quality[0], spec.jpeg_quality[1] + 1)))
     return lr
+
+
+def coded_at_offset(rgb: np.ndarray, quality: int, rng: np.random.Generator) -> np.ndarray:
+    """JPEG round trip of a crop whose block grid starts at a random offset (0-15 px), as a crop cut
+    anywhere from a coded frame has it: the crop is edge-padded at the top left before coding."""
+    dy, dx = (int(v) for v in rng.integers(0, 16, 2))
+    padded = np.pad(rgb, ((dy, 0), (dx, 0), (0, 0)), mode="edge")
+    return np.ascontiguousarray(jpeg(padded, quality)[dy:, dx:])
 
 
 def night_crop(lr: np.ndarray, hr: np.ndarray, spec: DegradeSpec, rng: np.random.Generator
                ) -> tuple[np.ndarray, np.ndarray]:
     """(LR, HR) uint8 RGB -> the pair as a night face crop reaches SR in the agent: the LR darkened
-    to a random exposure with sensor noise and 8-bit quantisation, lifted to mid-grey by the agent's
+    to a random exposure with sensor noise and 8-bit quantisation, optionally coded while dark
+    (night_codec_prob), lifted to mid-grey by the agent's
     own gamma (edge_agent.enhance.faces.brighten_to_mid) and denoised by its crop denoiser; the HR
     target is the clean photo at the same exposure through the same gamma."""
     from edge_agent.enhance.crop_denoise import denoise_crop
@@ -135,6 +150,9 @@ def night_crop(lr: np.ndarray, hr: np.ndarray, spec: DegradeSpec, rng: np.random
     sigma = float(rng.uniform(*spec.night_noise))
     dark = lr.astype(np.float32) * exposure + rng.normal(0.0, sigma, lr.shape).astype(np.float32)
     dark_u8 = np.clip(np.rint(dark), 0, 255).astype(np.uint8)
+    if spec.night_codec_prob > 0 and rng.random() < spec.night_codec_prob:
+        q = spec.night_codec_quality
+        dark_u8 = coded_at_offset(dark_u8, int(rng.integers(q[0], q[1] + 1)), rng)
     g = lift_gamma(dark_u8)
     if g is None:  # a very bright photo stays bright enough: nothing to lift
         return dark_u8, np.clip(np.rint(hr.astype(np.float32) * exposure), 0, 255).astype(np.uint8)
