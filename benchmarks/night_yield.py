@@ -14,6 +14,7 @@ against the clips' ground truth (benchmarks/night_yield_score.py). Variants:
 - new:      the shipped defaults
 - enhanced: the defaults, faces searched on the low-light-enhanced frame
 - both:     the defaults, faces searched on both frames, boxes merged
+- both-original: the defaults, faces searched on both frames, crops still cut from the original
 - crop-enhanced: the defaults, but face crops (and their SR) cut from the low-light-enhanced frame
 - no-denoise: the defaults, but face crops published and upscaled as cut (faces.denoise false)
 The report goes to benchmarks/reports/night_yield.md (and .json beside it).
@@ -47,6 +48,7 @@ VARIANTS = {
     "new": {},
     "enhanced": {"faces": {"detect_on": "enhanced", "crop_from": "enhanced"}},
     "both": {"faces": {"detect_on": "both", "crop_from": "enhanced"}},
+    "both-original": {"faces": {"detect_on": "both"}},
     "crop-enhanced": {"faces": {"crop_from": "enhanced"}},
     "no-denoise": {"faces": {"denoise": False}},
 }
@@ -152,6 +154,7 @@ def report(results: dict, truths, walls: dict, codec: str, threads: int, models:
          "from the enhanced frame; "
          "**new** = the shipped defaults (crops cut from the original, lifted to mid-grey, denoised); **enhanced** / "
          "**both** = faces searched on the enhanced frame / on both frames (crops from the enhanced frame); "
+         "**both-original** = faces searched on both frames, crops cut from the original as by default; "
          "**crop-enhanced** = the defaults with crops cut from the low-light-enhanced frame; **no-denoise** = "
          "the defaults with crops published and upscaled as cut (faces.denoise false).", "",
          "## Motion: person passes that raised an event, and false events", "",
