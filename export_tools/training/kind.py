@@ -51,19 +51,25 @@ class StageRecipe(BaseModel):
     batch: int = Field(default=8, ge=1, le=256)
 
 
-class KinDRecipe(BaseModel):
+class TrainingImages(BaseModel):
+    """Which well-lit photos a low-light recipe synthesizes its night frames from (the KinD recipe
+    and the U-Net ablation share it, so both read the same selection: training_images_for)."""
+
     model_config = ConfigDict(extra="forbid")
+    # train_natural: the T91 set; set: the photos of `edge-export data build` (set_dir), the subsets
+    # in set_subsets (natural photos; faces for a face fine-tune); or a folder of images (tests, custom)
+    images: Literal["train_natural", "set"] | Path = "train_natural"
+    set_dir: str = "work_cache/train_set"
+    set_subsets: list[Literal["natural", "faces"]] = Field(default_factory=lambda: ["natural"], min_length=1)
+    max_images: int | None = Field(default=None, ge=1)
+
+
+class KinDRecipe(TrainingImages):
     seed: int = 0
     threads: int = Field(default=1, ge=0, le=64)
     device: Literal["cpu", "cuda", "auto"] = "cpu"  # auto: CUDA when a GPU is present
     out_dir: Path = Path("runs/kind")
     arch_kwargs: dict = Field(default_factory=lambda: dict(COMPACT_KWARGS))
-    # training photos: the shared T91 set, or a folder of images (used by tests and custom sets)
-    # train_natural: the T91 set; set: the natural photos of `edge-export data build` (set_dir)
-    images: Literal["train_natural", "set"] | Path = "train_natural"
-    set_dir: str = "work_cache/train_set"
-    # with images: set, which subsets of it: natural photos, and the faces subset (face fine-tunes)
-    set_subsets: list[Literal["natural", "faces"]] = Field(default_factory=lambda: ["natural"], min_length=1)
     # start from another run's final.pt (same arch_kwargs) instead of random weights; stages whose
     # section is left out are then skipped (a finetune-only continuation names just `finetune`)
     init_from: str | None = None
@@ -71,7 +77,6 @@ class KinDRecipe(BaseModel):
     synthesis: Literal["classic", "camera"] = "classic"
     # colour term of the finetune loss: L1 between the chromaticities (rgb / sum) of output and target
     chroma_weight: float = Field(default=0.0, ge=0.0, le=10.0)
-    max_images: int | None = Field(default=None, ge=1)
     checkpoint_every: int = Field(default=200, ge=1)
     log_every: int = Field(default=50, ge=1)
     decom: StageRecipe | None = None
@@ -95,7 +100,7 @@ def load_recipe(path: Path) -> KinDRecipe:
     return common.load_recipe(path, KinDRecipe)
 
 
-def training_images_for(recipe: KinDRecipe) -> tuple[list[np.ndarray], list[str]]:
+def training_images_for(recipe: TrainingImages) -> tuple[list[np.ndarray], list[str]]:
     if recipe.images == "set":
         from export_tools.training.srgan import load_training_images
 

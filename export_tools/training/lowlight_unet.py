@@ -14,29 +14,26 @@ from pathlib import Path
 from typing import Literal
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from export_tools.archs.unet_ll import UNetEnhancer
 from export_tools.data.lowlight import NightPatches
 from export_tools.training import common, loop
 from export_tools.training.common import load_checkpoint, save_checkpoint, setup
-from export_tools.training.kind import enhancement_loss, log, train_log, training_images_for
+from export_tools.training.kind import TrainingImages, enhancement_loss, log, train_log, training_images_for
 from export_tools.training.loop import LoopConfig, Progress
 
 ARCH = "unet_enhancer"
 RATIO_RANGE = (1.0, 20.0)
 
 
-class UNetRecipe(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class UNetRecipe(TrainingImages):
     seed: int = 0
     threads: int = Field(default=1, ge=0, le=64)
     device: Literal["cpu", "cuda", "auto"] = "cpu"
     out_dir: Path = Path("runs/lowlight_unet")
     arch_kwargs: dict = Field(default_factory=dict)
     images: Literal["train_natural", "set"] | Path = "set"
-    set_dir: str = "work_cache/train_set"
-    max_images: int | None = Field(default=None, ge=1)
     synthesis: Literal["classic", "camera"] = "camera"
     chroma_weight: float = Field(default=0.5, ge=0.0, le=10.0)
     steps: int = Field(ge=1)

@@ -257,3 +257,15 @@ def test_set_subsets_choose_the_photos_of_the_built_set(tmp_path, monkeypatch):
     path.write_text(yaml.safe_dump(data))
     with pytest.raises(ValidationError):
         kind_training.load_recipe(path)
+
+
+def test_the_unet_ablation_reads_the_same_image_selection(tmp_path, monkeypatch):
+    """The U-Net ablation's recipe takes the KinD recipe's image selection (set_subsets included)."""
+    from export_tools.training import lowlight_unet
+
+    calls = []
+    monkeypatch.setattr("export_tools.training.srgan.load_training_images",
+                        lambda sources, set_dir: calls.append(sources) or ([np.zeros((4, 4, 3), np.uint8)], ["x"]))
+    recipe = lowlight_unet.UNetRecipe(steps=1, max_minutes=1.0, set_subsets=["faces"])
+    kind_training.training_images_for(recipe)
+    assert calls == [["set:faces"]]
