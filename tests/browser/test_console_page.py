@@ -16,6 +16,7 @@ from fixtures.control_room import KEY, OPERATOR, VIEWER, console_config, fill, t
 from edge_agent.control_room.console.server import start_console
 
 webdriver = pytest.importorskip("selenium.webdriver")
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
@@ -70,8 +71,16 @@ def _rows(browser) -> list:
 
 
 def _open(browser, wait, event_id: str) -> None:
-    row = wait.until(EC.element_to_be_clickable((By.CSS_SELECTOR, f'#events tbody tr[data-event="{event_id}"]')))
-    row.click()
+    """Click the event's row; the list reloads (after closing an event, on live events) and a row
+    found just before a reload is gone by the click, so find it again until the click lands."""
+    def click(d) -> bool:
+        try:
+            d.find_element(By.CSS_SELECTOR, f'#events tbody tr[data-event="{event_id}"]').click()
+            return True
+        except (StaleElementReferenceException, NoSuchElementException):
+            return False
+
+    wait.until(click)
     wait.until(EC.text_to_be_present_in_element((By.ID, "ev-title"), event_id))
 
 

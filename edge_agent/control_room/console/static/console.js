@@ -3,7 +3,7 @@
 "use strict";
 
 const $ = (id) => document.getElementById(id);
-const state = { me: null, page: 1, perPage: 50, total: 0, current: null, source: null };
+const state = { me: null, page: 1, perPage: 50, total: 0, current: null, source: null, eventsSignature: "" };
 
 function el(tag, attrs = {}, ...children) {
   const e = document.createElement(tag);
@@ -66,6 +66,11 @@ async function loadEvents() {
   const out = await api("/api/events?" + filters());
   state.total = out.total;
   const body = $("events").tBodies[0];
+  // rebuild the rows only when the list changed: a live refresh then never swaps a row away under
+  // the operator's pointer in the middle of a click
+  const signature = JSON.stringify(out.events);
+  if (signature === state.eventsSignature && body.rows.length) return updatePages(out);
+  state.eventsSignature = signature;
   body.replaceChildren(...out.events.map((e) => {
     const tags = [e.flagged ? "FLAGGED" : "", e.held ? "on hold" : "", e.bad_signature ? "bad signature" : ""].filter(Boolean);
     const row = el("tr", { class: "ev" + (e.flagged ? " flag" : ""), "data-site": e.site, "data-event": e.event_id },
@@ -74,6 +79,10 @@ async function loadEvents() {
     row.addEventListener("click", () => openEvent(e.site, e.event_id));
     return row;
   }));
+  updatePages(out);
+}
+
+function updatePages(out) {
   const pages = Math.max(1, Math.ceil(out.total / out.per_page));
   $("page-info").textContent = `page ${out.page} of ${pages} (${out.total} events)`;
   $("prev").disabled = out.page <= 1; $("next").disabled = out.page >= pages;
