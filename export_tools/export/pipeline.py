@@ -63,8 +63,8 @@ def quantize_step(work_dir: Path, *, calibration: str = "minmax", max_int8_kerne
         calib_feeds = samples.calibration(info.task, info.scale, info.pad_multiple,
                                           samples.ratio_fn_for(info.arch, info.checkpoint))
     keep_float = _keep_float(info.arch)
-    steps = tqdm(total=3, desc="quantize", unit="step")
     keep_float_ort = keep_float + tuple(_arch_attr(info.arch, "keep_float_onnxruntime", ()))
+    steps = tqdm(total=3, desc="quantize", unit="step")
     out = {"onnx_int8": quantize.quantize_onnx_int8(fp32, work_dir / quantize.INT8_NAME, calib_feeds,
                                                     calibration=calibration, max_int8_kernel=max_int8_kernel,
                                                     exclude_prefixes=keep_float_ort, float_tail=float_tail)}
