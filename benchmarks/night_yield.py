@@ -11,7 +11,8 @@ variant runs `edge-agent run` (the real agent, a subprocess) on all of them, fou
 each clip paced to its own 10 fps, publishing to the local sink; the published files are scored
 against the clips' ground truth (benchmarks/night_yield_score.py). Variants:
 - old:      the LBP cascade and the fixed motion threshold (noise_factor 0, no relight test)
-- new:      the shipped defaults
+- new:      the shipped defaults (night face crops fused over 3 frames)
+- no-fusion: the defaults, but each night face crop cut from its own frame alone (faces.fuse_frames 1)
 - enhanced: the defaults, faces searched on the low-light-enhanced frame
 - both:     the defaults, faces searched on both frames, boxes merged
 - both-original: the defaults, faces searched on both frames, crops still cut from the original
@@ -51,6 +52,7 @@ VARIANTS = {
     "both-original": {"faces": {"detect_on": "both"}},
     "crop-enhanced": {"faces": {"crop_from": "enhanced"}},
     "no-denoise": {"faces": {"denoise": False}},
+    "no-fusion": {"faces": {"fuse_frames": 1}},
 }
 GROUP = 4  # cameras per agent run
 MARGIN = 0.25  # faces.margin (the default; the scorer undoes it)
@@ -152,7 +154,9 @@ def report(results: dict, truths, walls: dict, codec: str, threads: int, models:
          f"Models: {models_line(models)}.", "",
          "Variants: **old** = LBP cascade + fixed motion threshold 25 (noise_factor 0, no relight test), crops "
          "from the enhanced frame; "
-         "**new** = the shipped defaults (crops cut from the original, lifted to mid-grey, denoised); **enhanced** / "
+         "**new** = the shipped defaults (crops cut from the original, averaged with the same face in the 2 "
+         "frames before, lifted to mid-grey, denoised); **no-fusion** = the defaults with each crop cut from "
+         "its own frame alone (faces.fuse_frames 1); **enhanced** / "
          "**both** = faces searched on the enhanced frame / on both frames (crops from the enhanced frame); "
          "**both-original** = faces searched on both frames, crops cut from the original as by default; "
          "**crop-enhanced** = the defaults with crops cut from the low-light-enhanced frame; **no-denoise** = "
@@ -166,15 +170,16 @@ def report(results: dict, truths, walls: dict, codec: str, threads: int, models:
         L.append(f"| {v} | {score.pct(*r['passes']['faces'])} | {score.pct(*r['passes']['motion'])} | "
                  f"{fe}{' (' + detail + ')' if detail else ''} |")
     L += ["", "## Faces found in the published snapshots (IoU >= 0.3), by face width", "",
-          "| variant | frames | " + " | ".join(buckets) + " | all | false faces / frame | super-resolved | found in |",
-          "|---|---|" + "---|" * (len(buckets) + 4)]
+          "| variant | frames | " + " | ".join(buckets) + " | all | false faces / frame | super-resolved | frames fused (mean) | found in |",
+          "|---|---|" + "---|" * (len(buckets) + 5)]
     for fam in ("faces", "clean"):
         for v, r in results.items():
             t = r["tally"][fam]
             ff = f"{t.false_faces / t.frames:.3f}" if t.frames else "n/a"
             where = ", ".join(f"{k} {n}" for k, n in sorted(t.by_frame.items()))
+            fused = f"{sum(t.fused) / len(t.fused):.2f}" if t.fused else "n/a"
             L.append(f"| {v} ({'night' if fam == 'faces' else 'clean'}) | {t.frames} | " + " | ".join(fmt_recall(t))
-                     + f" | {ff} | {t.sr} | {where} |")
+                     + f" | {ff} | {t.sr} | {fused} | {where} |")
     L += ["", "## How identifiable the published face crops are (night clips)", "",
           "Share of matched faces whose published crop (super-resolved where SR ran) is identified against a "
           "gallery of the clean source photos by dlib's face descriptor (rank 1, distance < 0.6), beside "
@@ -199,7 +204,7 @@ def report(results: dict, truths, walls: dict, codec: str, threads: int, models:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--variants", default="old,new,enhanced,both,crop-enhanced,no-denoise")
+    ap.add_argument("--variants", default="old,new,no-fusion,enhanced,both,crop-enhanced,no-denoise")
     ap.add_argument("--cache", type=Path, default=ROOT / "work_cache" / "night_yield")
     ap.add_argument("--quick", action="store_true", help="a quarter of the clips (a smoke run)")
     ap.add_argument("--threads", type=int, default=0, help="inference threads (0 = the agent's default)")
@@ -239,7 +244,7 @@ def main() -> int:
     args.out.write_text(text)
     raw = {v: {"passes": r["passes"], "false_events": r["false_events"],
                "faces": {fam: {"gt": dict(t.gt), "found": dict(t.found), "false_faces": t.false_faces,
-                               "frames": t.frames, "sr": t.sr, "ident_ours": dict(t.ident_ours),
+                               "frames": t.frames, "sr": t.sr, "fused": t.fused, "ident_ours": dict(t.ident_ours),
                                "ident_base": dict(t.ident_base), "ident_denoised": dict(t.ident_denoised)}
                          for fam, t in r["tally"].items()}}
            for v, r in results.items()}

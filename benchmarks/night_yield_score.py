@@ -161,6 +161,7 @@ class Tally:
     ident_denoised: dict[str, list[int]] = field(default_factory=lambda: defaultdict(lambda: [0, 0]))
     by_frame: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     stage_ms: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    fused: list[int] = field(default_factory=list)  # frames averaged into each matched face's crop
 
 
 def match_faces(truth, snap: Snapshot, margin: float) -> tuple[list[tuple], int]:
@@ -197,6 +198,7 @@ def score_faces(truth, snaps: list[Snapshot], margin: float, tally: Tally, ident
             det, f = match
             tally.by_frame[f.get("frame", "?")] += 1
             tally.sr += bool(f.get("super_resolved"))
+            tally.fused.append(int(f.get("fused_frames", 1)))
             if ident is None:
                 continue
             _identify(snap, f, det, g, b, ident, tally, held_out)

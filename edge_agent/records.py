@@ -35,6 +35,16 @@ class MotionResult:
 
 
 @dataclass(slots=True)
+class RecentRegion:
+    """The moving part of one of a camera's earlier frames (camera loop -> face fusion)."""
+
+    ts: float  # the frame's wall-clock seconds
+    x: int  # the region's top-left corner in frame pixels
+    y: int
+    image: np.ndarray  # BGR uint8, a copy of that part of the frame
+
+
+@dataclass(slots=True)
 class Job:
     """A motion frame waiting for enhancement."""
 
@@ -43,6 +53,7 @@ class Job:
     frame: Frame
     motion: MotionResult
     phase: Literal["new", "update"]
+    recent: tuple[RecentRegion, ...] = ()  # moving parts of the frames just before (face fusion)
 
 
 @dataclass(slots=True)
@@ -52,6 +63,7 @@ class FaceResult:
     crop: np.ndarray  # BGR uint8, as cut from the (enhanced) frame
     sr: np.ndarray | None  # BGR uint8 super-resolved crop, None when SR is off or failed
     frame: str = "original"  # the frame the face was found in: "original" or "enhanced"
+    fused: int = 1  # frames averaged into the crop (face fusion; 1: the job's frame alone)
 
 
 @dataclass(slots=True)

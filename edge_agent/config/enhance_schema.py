@@ -76,6 +76,20 @@ class FacesConfig(StrictModel):
         description="face crops are denoised (non-local means, strength from the crop's own noise "
         "estimate; a clean crop is left alone) before they are published and super-resolved",
     )
+    fuse_frames: int = Field(
+        default=3, ge=1, le=8,
+        description="when low-light enhancement ran, a face crop cut from the dark original is the "
+        "average of the face in this many frames (the job's and the ones just before it, aligned by "
+        "template matching): night noise falls, the face stays (1: off)",
+    )
+    fuse_max_gap_s: float = Field(
+        default=0.5, gt=0.0, le=5.0, description="earlier frames older than this (s) are not fused"
+    )
+    fuse_min_match: float = Field(
+        default=0.5, ge=0.0, le=1.0,
+        description="an earlier frame is fused only where the face matches this well (normalised "
+        "cross-correlation of the blurred grey face)",
+    )
     head_band: float = Field(
         default=0.5, ge=0.2, le=1.0,
         description="a person-shaped motion box (1.5x taller than wide) is searched only in this top "

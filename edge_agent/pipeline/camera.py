@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from edge_agent.config.schema import CameraConfig
+from edge_agent.enhance.face_fusion import recent_region
 from edge_agent.media import encode_jpeg
 from edge_agent.pipeline.jobs import EndJob, JobQueue
 from edge_agent.pipeline.stats import CameraStats
@@ -107,6 +108,8 @@ class CameraLoop:
         self._last_frame_ts = 0.0
         self._last_seq = 0
         self._recent_jobs: collections.deque[float] = collections.deque()
+        # the moving parts of the last frames, for the face fusion of the next job (faces.fuse_frames)
+        self._recent_regions: collections.deque = collections.deque()
 
     # ------------------------------------------------------------------ thread
     def start(self) -> None:
@@ -157,6 +160,8 @@ class CameraLoop:
             self._safe(self.health.observe, frame.image, self.gate.small, frame.ts)
         if m.relit:
             self.stats.inc("relights")
+        recent = tuple(self._recent_regions)  # the frames before this one
+        self._remember(frame, m)
         if m.started:
             self._close_event(frame.ts)  # defensive: a gate never starts twice without an end
             self._event_id = new_event_id(self.name, frame.ts)
@@ -164,13 +169,13 @@ class CameraLoop:
             self.stats.inc("motion_events")
             self.stats.set_state(motion=True)
             self._safe(self.publisher.publish_motion, self.name, True)
-            self._enqueue(frame, m, "new")
+            self._enqueue(frame, m, "new", recent)
         elif m.active and m.boxes and self._event_id is not None and not m.ended:
             # an update shows something that moves: a still frame inside the event (the gate holds
             # the event through short pauses) has no region to search for faces
             snaps = self.get_camera_cfg().snapshots
             if frame.ts - self._last_job_ts >= snaps.interval_s and self._allowed(frame.ts, snaps):
-                self._enqueue(frame, m, "update")
+                self._enqueue(frame, m, "update", recent)
         if m.ended:
             self._close_event(frame.ts)
         return m
@@ -183,10 +188,25 @@ class CameraLoop:
             return False
         return True
 
-    def _enqueue(self, frame: Frame, m: MotionResult, phase: str) -> None:
+    def _remember(self, frame: Frame, m: MotionResult) -> None:
+        """Keep a copy of this frame's moving part for the face fusion of a later job: at most
+        faces.fuse_frames - 1 frames, only while something moves (the rest costs no memory)."""
+        faces = self.get_camera_cfg().faces
+        keep = faces.fuse_frames - 1 if faces.enabled and faces.max_faces > 0 else 0
+        if keep <= 0:
+            self._recent_regions.clear()
+            return
+        region = recent_region(frame.image, m.boxes, frame.ts)
+        if region is not None:
+            self._recent_regions.append(region)
+            while len(self._recent_regions) > keep:
+                self._recent_regions.popleft()
+
+    def _enqueue(self, frame: Frame, m: MotionResult, phase: str, recent: tuple = ()) -> None:
         self._last_job_ts = frame.ts
         self._recent_jobs.append(frame.ts)
-        self.jobs.put(Job(event_id=self._event_id, camera=self.name, frame=frame, motion=m, phase=phase))
+        self.jobs.put(Job(event_id=self._event_id, camera=self.name, frame=frame, motion=m, phase=phase,
+                          recent=recent))
 
     def _close_event(self, ts: float) -> None:
         if self._event_id is None:

@@ -21,6 +21,7 @@ import numpy as np
 
 from edge_agent.config.schema import AgentConfig, CameraConfig, FacesConfig
 from edge_agent.enhance.crop_denoise import denoise_crop
+from edge_agent.enhance.face_fusion import fuse_crop
 from edge_agent.enhance.faces import brighten_to_mid, detect_faces
 from edge_agent.enhance.tensors import luma
 from edge_agent.malloc_tuning import release_free_memory
@@ -194,18 +195,25 @@ class Worker:
             self.open_events.closed(job.event_id)
         return event
 
-    def _face_crop(self, original, enhanced, b, fc: FacesConfig):
-        """The face crop (and its box) from the frame faces.crop_from names; a crop of the dark
-        original is lifted to mid-grey (brighten_to_mid) when the frame was enhanced; then, with
-        faces.denoise on, its noise is removed (denoise_crop) before it is published and upscaled."""
+    def _face_crop(self, job: Job, original, enhanced, b, fc: FacesConfig):
+        """The face crop, its box and the number of frames fused into it, from the frame
+        faces.crop_from names. A crop of the dark original (when the frame was enhanced) is first
+        averaged with the same face in the frames just before (fuse_crop, faces.fuse_frames), then
+        lifted to mid-grey (brighten_to_mid); then, with faces.denoise on, its remaining noise is
+        removed (denoise_crop) before it is published and upscaled."""
         box4 = tuple(int(v) for v in b[:4])
+        fused = 1
         if enhanced is not None and fc.crop_from == "enhanced":
             crop, box = self.stages.crop(enhanced, box4, fc.margin)
         else:
             crop, box = self.stages.crop(original, box4, fc.margin)
             if enhanced is not None:
+                if fc.fuse_frames > 1 and job.recent:
+                    crop, fused = fuse_crop(original, box, box4, job.frame.ts, job.recent,
+                                            max_frames=fc.fuse_frames, max_gap_s=fc.fuse_max_gap_s,
+                                            min_match=fc.fuse_min_match)
                 crop = brighten_to_mid(crop)
-        return (denoise_crop(crop) if fc.denoise else crop), box
+        return (denoise_crop(crop) if fc.denoise else crop), box, fused
 
     # ------------------------------------------------------------------ the stages
     def process(self, job: Job, started_at: float | None = None) -> EnhancedEvent:
@@ -285,7 +293,7 @@ class Worker:
         for b, found_in in found:
             score = float(b[4]) if len(b) > 4 else 1.0
             try:
-                crop, box = self._face_crop(event.original, event.enhanced, b, fc)
+                crop, box, fused = self._face_crop(job, event.original, event.enhanced, b, fc)
             except Exception as exc:
                 st.inc("errors")
                 event.errors.append(f"face_crop: {type(exc).__name__}: {exc}")
@@ -298,7 +306,7 @@ class Worker:
                 sr = self._super_resolve(job, crop, fc, event, st)
                 sr_ms += (time.perf_counter() - t) * 1000.0
             event.faces.append(FaceResult(box=tuple(int(v) for v in box), score=score, crop=crop, sr=sr,
-                                          frame=found_in))
+                                          frame=found_in, fused=fused))
         st.inc("faces", len(event.faces))
         if any(f.sr is not None for f in event.faces):
             event.stages.append("face_sr")

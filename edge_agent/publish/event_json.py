@@ -68,6 +68,7 @@ def encode_event(
                 "crop": crop_name,
                 "sr": sr_name,
                 "super_resolved": sr_name is not None,
+                "fused_frames": int(face.fused),
             }
         )
 

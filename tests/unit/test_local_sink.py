@@ -54,7 +54,8 @@ def test_event_json_names_every_image_with_the_sha256_of_its_bytes():
     assert doc["started_at_iso"] == "2023-11-14T22:13:20.250Z"
     assert doc["models"] == [{"name": "lowlight", "version": "1.0.0", "backend": "openvino", "precision": "int8"}]
     assert doc["faces"][0] == {"index": 0, "box": [10, 12, 16, 20], "score": 0.9, "crop": "face_0.png",
-                               "sr": "face_0_sr.png", "super_resolved": True, "frame": "original"}
+                               "sr": "face_0_sr.png", "super_resolved": True, "frame": "original",
+                               "fused_frames": 1}
     assert doc["enhanced"] is True and doc["frame_seq"] == 42 and doc["stage_ms"]["low_light"] == 12.35
     json.dumps(doc)  # plain JSON types only
     # JPEG quality is honoured

@@ -19,7 +19,7 @@ from edge_agent.publish.local import LocalDirectoryPublisher
 from edge_agent.records import Job
 
 
-def run_loop(tmp_path, clip, snapshots: dict, queue_size: int = 256):
+def run_loop(tmp_path, clip, snapshots: dict, queue_size: int = 256, faces: dict | None = None):
     data = {
         "cameras": [
             {
@@ -27,6 +27,7 @@ def run_loop(tmp_path, clip, snapshots: dict, queue_size: int = 256):
                 "source": {"file": str(clip.path)},
                 "motion": {"threshold": 12, "off_delay_s": 0.5},
                 "snapshots": snapshots,
+                **({"faces": faces} if faces else {}),
             }
         ]
     }
@@ -70,6 +71,23 @@ def test_motion_becomes_new_updates_and_end_at_the_configured_interval(tmp_path,
     assert shots["cam"]["original"][:2] == b"\xff\xd8"  # a JPEG of the latest frame
     motion = (out / "motion.jsonl").read_text().splitlines()
     assert len(motion) == 2 * len(ends)
+
+
+def test_jobs_carry_the_moving_parts_of_the_frames_before_them(tmp_path, clip):
+    items, _, _, _ = run_loop(tmp_path, clip, {"interval_s": 0.3})
+    frames = [j for j in items if isinstance(j, Job)]
+    updates = [j for j in frames if j.phase == "update"]
+    assert updates and all(len(j.recent) <= 2 for j in frames)  # faces.fuse_frames 3: two earlier frames
+    assert sum(len(j.recent) == 2 for j in updates) >= len(updates) // 2  # the person walks: motion in each
+    for j in frames:
+        assert all(r.ts < j.frame.ts for r in j.recent)
+        assert [r.ts for r in j.recent] == sorted(r.ts for r in j.recent)
+        h, w = j.frame.image.shape[:2]
+        for r in j.recent:  # a part of the frame, not all of it, and inside it
+            assert r.x >= 0 and r.y >= 0 and r.x + r.image.shape[1] <= w and r.y + r.image.shape[0] <= h
+            assert r.image.size < j.frame.image.size
+    off, _, _, _ = run_loop(tmp_path / "off", clip, {"interval_s": 0.3}, faces={"fuse_frames": 1})
+    assert [j for j in off if isinstance(j, Job)] and all(not j.recent for j in off if isinstance(j, Job))
 
 
 def test_updates_are_limited_per_minute(tmp_path, clip):
