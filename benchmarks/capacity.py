@@ -91,8 +91,9 @@ def make_clips(cache: Path, fps: float, duty: float, phases: int, kbps: int) -> 
 
 
 def agent_config(n: int, clips: list[Path], fps: float, out: Path, backend: str = "auto",
-                 models: Path = ROOT / "models") -> dict:
-    cams = [{"name": f"cam{i + 1:02d}", "source": {"file": str(clips[i % len(clips)]), "loop": True, "fps_limit": fps}}
+                 models: Path = ROOT / "models", fuse_frames: int | None = None) -> dict:
+    cams = [{"name": f"cam{i + 1:02d}", "source": {"file": str(clips[i % len(clips)]), "loop": True, "fps_limit": fps},
+             **({"faces": {"fuse_frames": fuse_frames}} if fuse_frames else {})}
             for i in range(n)]
     return {"site": "capacity", "cameras": cams, "models": {"dir": str(models)}, "inference": {"backend": backend},
             "pipeline": {"stats_interval_s": 5.0}, "publish": {"sink": "local", "local": {"dir": str(out)}},
@@ -148,12 +149,12 @@ def _stats_lines(path: Path, pos: int) -> tuple[list[dict], int]:
 
 
 def run_one(n: int, clips: list[Path], fps: float, seconds: float, warmup: float, backend: str,
-            models: Path = ROOT / "models") -> Run:
+            models: Path = ROOT / "models", fuse_frames: int | None = None) -> Run:
     res = Run(cameras=n)
     with tempfile.TemporaryDirectory(prefix="nw-capacity-") as tmp:
         out = Path(tmp) / "events"
         cfg = Path(tmp) / "agent.yaml"
-        cfg.write_text(yaml.safe_dump(agent_config(n, clips, fps, out, backend, models)), encoding="utf-8")
+        cfg.write_text(yaml.safe_dump(agent_config(n, clips, fps, out, backend, models, fuse_frames)), encoding="utf-8")
         agent = ROOT / ".venv" / "bin" / "edge-agent"
         cmd = [str(agent) if agent.exists() else "edge-agent", "run", "--config", str(cfg)]
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -256,6 +257,8 @@ def main() -> int:
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "reports" / "capacity.md")
     ap.add_argument("--models", type=Path, default=ROOT / "models",
                     help="models folder the agent loads (default: the shipped models/)")
+    ap.add_argument("--fuse-frames", type=int, default=None,
+                    help="faces.fuse_frames of every camera (default: the agent's default; 1: no face fusion)")
     args = ap.parse_args()
     if not 0.0 < args.duty < 1.0:
         ap.error("--duty must be between 0 and 1")
@@ -271,7 +274,8 @@ def main() -> int:
             for backend in backends:
                 print(f"{n} camera(s), motion {phase}, {backend}: {args.warmup:g} s warm-up + {args.seconds:g} s ...",
                       flush=True)
-                r = run_one(n, clips, args.fps, args.seconds, args.warmup, backend, args.models.resolve())
+                r = run_one(n, clips, args.fps, args.seconds, args.warmup, backend, args.models.resolve(),
+                           args.fuse_frames)
                 r.phase, r.backend = phase, backend
                 runs.append(r)
                 print(report([r], args).splitlines()[-4], flush=True)

@@ -159,6 +159,8 @@ class Tally:
     ident_ours: dict[str, list[int]] = field(default_factory=lambda: defaultdict(lambda: [0, 0]))
     ident_base: dict[str, list[int]] = field(default_factory=lambda: defaultdict(lambda: [0, 0]))
     ident_denoised: dict[str, list[int]] = field(default_factory=lambda: defaultdict(lambda: [0, 0]))
+    # the published crop itself (before SR: fused, lifted, denoised), bicubic x4: what SR is up against
+    ident_crop_bicubic: dict[str, list[int]] = field(default_factory=lambda: defaultdict(lambda: [0, 0]))
     by_frame: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     stage_ms: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     fused: list[int] = field(default_factory=list)  # frames averaged into each matched face's crop
@@ -218,6 +220,13 @@ def _identify(snap, f, det, g, b, ident: Identifier, tally: Tally, held_out: set
         for k in keys:
             tally.ident_ours[k][0] += hit
             tally.ident_ours[k][1] += 1
+    crop = image(snap, f.get("crop")) if f.get("sr") else None
+    if crop is not None:
+        up = cv2.resize(crop, (crop.shape[1] * 4, crop.shape[0] * 4), interpolation=cv2.INTER_CUBIC)
+        hit = ident.identify(up, tuple(v * 4 for v in inner)) == g["identity"]
+        for k in keys:
+            tally.ident_crop_bicubic[k][0] += hit
+            tally.ident_crop_bicubic[k][1] += 1
     original = image(snap, _original_name(snap.doc))
     if original is not None:
         for denoise, counts in ((False, tally.ident_base), (True, tally.ident_denoised)):

@@ -7,8 +7,9 @@ frame while the face is not, so averaging K aligned crops cuts the noise by abou
 smoothing the face: the registered frame averaging of forensic video work. On the night-yield clips
 (benchmarks/night_yield.py) three frames lifted the identification of 24-40 px faces most.
 
-The camera loop keeps, for each of its last frames where something moved, a copy of the moving part
-(RecentRegion, built by recent_region). Alignment is translation only: the face box of the job's
+The camera loop keeps, for each of its last frames where something moved, copies of the parts the
+face detector would search (RecentRegion, built by recent_regions: the head bands of the moving
+people). Alignment is translation only: the face box of the job's
 frame, as a blurred grey template, is searched by normalised cross-correlation (OpenCV
 matchTemplate) in each earlier region, in a window that grows with the time between the frames. A
 region that is too old, where the best match scores below min_match, or where the matched crop
@@ -17,33 +18,46 @@ would leave the region, is not used: the crop then averages fewer frames (one: t
 
 from __future__ import annotations
 
+import mmap
+
 import cv2
 import numpy as np
 
+from edge_agent.config.enhance_schema import FacesConfig
+from edge_agent.enhance.faces import search_rects
 from edge_agent.records import RecentRegion
 
 # how far a face may travel between frames, in face widths per second (horizontal, vertical):
 # walking people on the night-yield clips move 0.85 widths per frame at 10 fps (90th percentile)
 TRAVEL_PER_S = (12.0, 3.0)
-REGION_GROW = 0.25  # a remembered region is the frame's motion boxes grown by this share per side
+REGION_GROW = 0.15  # each remembered rectangle grows by this share of its size per side
 
 
-def recent_region(image: np.ndarray, boxes, ts: float) -> RecentRegion | None:
-    """The part of a BGR frame covering its motion boxes (normalised x, y, w, h), grown by
-    REGION_GROW on every side and copied; None when nothing moved."""
+def off_heap_copy(a: np.ndarray) -> np.ndarray:
+    """A copy of a in its own anonymous memory map, given back to the system the moment the copy is
+    dropped. A region lives a fraction of a second; copied into malloc's heaps, between the frames of
+    eight cameras, its freed pages fragmented them (the agent's peak RSS grew ~30 MB at 8 x 1080p)."""
+    out = np.frombuffer(mmap.mmap(-1, max(a.nbytes, 1)), dtype=a.dtype, count=a.size).reshape(a.shape)
+    out[...] = a
+    return out
+
+
+def recent_regions(image: np.ndarray, boxes, ts: float, cfg: FacesConfig) -> tuple[RecentRegion, ...]:
+    """Copies of the parts of a BGR frame where the face detector would search it: the rectangles
+    plan_search grows from the motion boxes (normalised x, y, w, h; head bands of person-shaped
+    ones), largest first, at most cfg.max_regions, each grown by REGION_GROW so that a face near
+    their edge keeps its crop margin. Empty when nothing moved."""
     if not boxes:
-        return None
+        return ()
     H, W = image.shape[:2]
-    x0 = min(b[0] for b in boxes) * W
-    y0 = min(b[1] for b in boxes) * H
-    x1 = max(b[0] + b[2] for b in boxes) * W
-    y1 = max(b[1] + b[3] for b in boxes) * H
-    gx, gy = (x1 - x0) * REGION_GROW, (y1 - y0) * REGION_GROW
-    X0, Y0 = max(int(x0 - gx), 0), max(int(y0 - gy), 0)
-    X1, Y1 = min(int(np.ceil(x1 + gx)), W), min(int(np.ceil(y1 + gy)), H)
-    if X1 <= X0 or Y1 <= Y0:
-        return None
-    return RecentRegion(ts=ts, x=X0, y=Y0, image=image[Y0:Y1, X0:X1].copy())
+    rects = search_rects(list(boxes), W, H, cfg.min_size, cfg.head_band)
+    rects.sort(key=lambda r: (r[2] - r[0]) * (r[3] - r[1]), reverse=True)
+    out = []
+    for x0, y0, x1, y1 in rects[: cfg.max_regions]:
+        gx, gy = int((x1 - x0) * REGION_GROW), int((y1 - y0) * REGION_GROW)
+        X0, Y0, X1, Y1 = max(x0 - gx, 0), max(y0 - gy, 0), min(x1 + gx, W), min(y1 + gy, H)
+        out.append(RecentRegion(ts=ts, x=X0, y=Y0, image=off_heap_copy(image[Y0:Y1, X0:X1])))
+    return tuple(out)
 
 
 def _grey(bgr: np.ndarray) -> np.ndarray:
@@ -83,12 +97,12 @@ def fuse_crop(frame: np.ndarray, crop_box: tuple[int, int, int, int], face_box: 
     if max_frames <= 1 or fw < 8 or fh < 8:
         return crop, 1
     template = _grey(np.ascontiguousarray(frame[fy : fy + fh, fx : fx + fw]))
-    total, used = crop.copy(), 1
+    total, used, done = crop.copy(), 1, set()
     for region in sorted(recent, key=lambda r: r.ts, reverse=True):
+        dt = ts - region.ts
         if used >= max_frames:
             break
-        dt = ts - region.ts
-        if not 0 < dt <= max_gap_s:
+        if region.ts in done or not 0 < dt <= max_gap_s:
             continue
         shift = _locate(region, template, (fx, fy, fw, fh), dt, min_match)
         if shift is None:
@@ -100,4 +114,5 @@ def fuse_crop(frame: np.ndarray, crop_box: tuple[int, int, int, int], face_box: 
             continue
         total += region.image[cy : cy + h, cx : cx + w]
         used += 1
+        done.add(region.ts)  # one crop per earlier frame, from the first of its regions that holds it
     return total / np.float32(used), used

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from edge_agent.config.schema import CameraConfig
-from edge_agent.enhance.face_fusion import recent_region
+from edge_agent.enhance.face_fusion import recent_regions
 from edge_agent.media import encode_jpeg
 from edge_agent.pipeline.jobs import EndJob, JobQueue
 from edge_agent.pipeline.stats import CameraStats
@@ -108,8 +108,8 @@ class CameraLoop:
         self._last_frame_ts = 0.0
         self._last_seq = 0
         self._recent_jobs: collections.deque[float] = collections.deque()
-        # the moving parts of the last frames, for the face fusion of the next job (faces.fuse_frames)
-        self._recent_regions: collections.deque = collections.deque()
+        # per earlier frame, its moving parts, for the face fusion of the next job (faces.fuse_frames)
+        self._recent_regions: collections.deque[tuple] = collections.deque()
 
     # ------------------------------------------------------------------ thread
     def start(self) -> None:
@@ -160,7 +160,7 @@ class CameraLoop:
             self._safe(self.health.observe, frame.image, self.gate.small, frame.ts)
         if m.relit:
             self.stats.inc("relights")
-        recent = tuple(self._recent_regions)  # the frames before this one
+        recent = tuple(r for regions in self._recent_regions for r in regions)  # the frames before this one
         self._remember(frame, m)
         if m.started:
             self._close_event(frame.ts)  # defensive: a gate never starts twice without an end
@@ -189,16 +189,20 @@ class CameraLoop:
         return True
 
     def _remember(self, frame: Frame, m: MotionResult) -> None:
-        """Keep a copy of this frame's moving part for the face fusion of a later job: at most
-        faces.fuse_frames - 1 frames, only while something moves (the rest costs no memory)."""
-        faces = self.get_camera_cfg().faces
+        """Keep copies of this frame's moving parts (where faces are searched) for the face fusion of
+        a later job: the last faces.fuse_frames - 1 frames where something moved (none when off)."""
+        cam = self.get_camera_cfg()
+        faces = cam.faces
         keep = faces.fuse_frames - 1 if faces.enabled and faces.max_faces > 0 else 0
         if keep <= 0:
             self._recent_regions.clear()
             return
-        region = recent_region(frame.image, m.boxes, frame.ts)
-        if region is not None:
-            self._recent_regions.append(region)
+        if self._event_id is not None and frame.ts < self._last_job_ts + cam.snapshots.interval_s - faces.fuse_max_gap_s:
+            self._recent_regions.clear()  # inside an event the next update comes interval_s after the
+            return  # last one: these frames are too early to be fused into it
+        regions = recent_regions(frame.image, m.boxes, frame.ts, faces)
+        if regions:
+            self._recent_regions.append(regions)
             while len(self._recent_regions) > keep:
                 self._recent_regions.popleft()
 

@@ -7,8 +7,10 @@ import numpy as np
 import pytest
 import skimage.data
 
-from edge_agent.enhance.face_fusion import fuse_crop, recent_region
-from edge_agent.enhance.faces import brighten_to_mid, crop_with_margin
+from edge_agent.config.enhance_schema import FacesConfig
+from edge_agent.enhance.face_fusion import REGION_GROW, fuse_crop, recent_regions
+from edge_agent.enhance.faces import brighten_to_mid, crop_with_margin, search_rects
+from edge_agent.records import RecentRegion
 
 H, W = 240, 480
 FACE = 40  # face side in the frames (px)
@@ -36,16 +38,17 @@ def night_frames(xs: list[int], y: int = 90, sigma: float = 3.0, seed: int = 0):
     return noisy, clean
 
 
-def region_of(frame: np.ndarray, x: int, ts: float, y: int = 90):
-    """The frame's moving part as the camera loop keeps it: a motion box around the person."""
+def regions_of(frame: np.ndarray, x: int, ts: float, y: int = 90) -> tuple:
+    """The frame's moving parts as the camera loop keeps them, for a person-shaped motion box
+    around the face (the head band of it)."""
     box = ((x - 20) / W, (y - 20) / H, (FACE + 40) / W, (FACE + 100) / H)
-    return recent_region(frame, [box], ts)
+    return recent_regions(frame, [box], ts, FacesConfig())
 
 
 def test_three_aligned_frames_cut_the_noise_and_keep_the_face():
     xs = [120, 140, 160]  # the person walks 20 px (half a face) per frame, 10 fps
     noisy, clean = night_frames(xs)
-    recent = [region_of(noisy[0], xs[0], 0.0), region_of(noisy[1], xs[1], 0.1)]
+    recent = [*regions_of(noisy[0], xs[0], 0.0), *regions_of(noisy[1], xs[1], 0.1)]
     face_box = (xs[2], 90, FACE, FACE)
     crop, box = crop_with_margin(noisy[2], face_box, 0.25)
     fused, used = fuse_crop(noisy[2], box, face_box, 0.2, recent, max_frames=3, max_gap_s=0.5, min_match=0.5)
@@ -72,34 +75,47 @@ def test_frames_without_the_face_too_old_or_at_the_edge_are_left_out():
     # an earlier frame where the face is not (the wall alone): no match above min_match
     empty, _ = night_frames([400], seed=2)
     empty[0][90 : 90 + FACE, 400 : 400 + FACE] = empty[0][10 : 10 + FACE, 10 : 10 + FACE]
-    far = region_of(empty[0], 140, 0.1)
-    assert fuse_crop(noisy[2], box, face_box, 0.2, [far], **args)[1] == 1
+    far = regions_of(empty[0], 140, 0.1)
+    assert fuse_crop(noisy[2], box, face_box, 0.2, far, **args)[1] == 1
     # too old (0.7 s before, max_gap_s 0.5) and from the future: not used
-    old = region_of(noisy[1], xs[1], 0.2 - 0.7)
-    late = region_of(noisy[1], xs[1], 0.3)
-    assert fuse_crop(noisy[2], box, face_box, 0.2, [old, late], **args)[1] == 1
+    old = regions_of(noisy[1], xs[1], 0.2 - 0.7)
+    late = regions_of(noisy[1], xs[1], 0.3)
+    assert fuse_crop(noisy[2], box, face_box, 0.2, [*old, *late], **args)[1] == 1
     # a region that holds the face but not the whole crop box around it: not used
-    tight = recent_region(noisy[1], [((xs[1] + 5) / W, 95 / H, 30 / W, 30 / H)], 0.1)  # 45 px < the 60 px crop
+    x1 = xs[1]
+    tight = RecentRegion(ts=0.1, x=x1 - 5, y=85, image=noisy[1][85:135, x1 - 5 : x1 + 45].copy())  # 50 px < 60
     assert fuse_crop(noisy[2], box, face_box, 0.2, [tight], **args)[1] == 1
+    # two regions of one earlier frame that both hold the face count as one frame
+    twice = [*regions_of(noisy[1], xs[1], 0.1), *regions_of(noisy[1], xs[1], 0.1)]
+    assert fuse_crop(noisy[2], box, face_box, 0.2, twice, **args)[1] == 2
     # max_frames bounds the average, newest first; fuse_frames 1 is off
-    recent = [region_of(noisy[0], xs[0], 0.0), region_of(noisy[1], xs[1], 0.1)]
+    recent = [*regions_of(noisy[0], xs[0], 0.0), *regions_of(noisy[1], xs[1], 0.1)]
     assert fuse_crop(noisy[2], box, face_box, 0.2, recent, **{**args, "max_frames": 2})[1] == 2
     single, used = fuse_crop(noisy[2], box, face_box, 0.2, recent, **{**args, "max_frames": 1})
     x, y, w, h = box
     assert used == 1 and np.array_equal(single, noisy[2][y : y + h, x : x + w].astype(np.float32))
 
 
-def test_recent_region_is_a_grown_copy_of_the_moving_part():
+def test_recent_regions_are_grown_copies_of_where_faces_are_searched():
     frame = np.random.default_rng(0).integers(0, 255, (H, W, 3), dtype=np.uint8)
-    assert recent_region(frame, [], 1.0) is None
-    r = recent_region(frame, [(0.25, 0.25, 0.25, 0.25), (0.5, 0.5, 0.1, 0.1)], 1.0)
-    # union (120..288, 60..144) grown by 25 % of its size on each side, clipped to the frame
-    assert (r.x, r.y, r.ts) == (78, 39, 1.0) and r.image.shape[:2] == (165 - 39, 330 - 78)
-    edge = recent_region(frame, [(0.9, 0.0, 0.1, 0.5)], 1.0)  # grown past the frame: clipped
-    assert (edge.x, edge.y) == (420, 0) and edge.image.shape[:2] == (150, 60)
-    assert np.array_equal(r.image, frame[r.y : r.y + r.image.shape[0], r.x : r.x + r.image.shape[1]])
+    cfg = FacesConfig()
+    assert recent_regions(frame, [], 1.0, cfg) == ()
+    person = (0.25, 0.2, 0.1, 0.6)  # 48 x 144 px: person-shaped, only its head band is kept
+    blob = (0.7, 0.5, 0.1, 0.2)  # 48 x 48 px: kept whole
+    regions = recent_regions(frame, [person, blob], 1.0, cfg)
+    rects = sorted(search_rects([person, blob], W, H, cfg.min_size, cfg.head_band),
+                   key=lambda r: (r[2] - r[0]) * (r[3] - r[1]), reverse=True)
+    assert len(regions) == len(rects) == 2
+    for r, (x0, y0, x1, y1) in zip(regions, rects, strict=True):
+        gx, gy = int((x1 - x0) * REGION_GROW), int((y1 - y0) * REGION_GROW)
+        assert (r.x, r.y, r.ts) == (max(x0 - gx, 0), max(y0 - gy, 0), 1.0)
+        assert r.image.shape[:2] == (min(y1 + gy, H) - r.y, min(x1 + gx, W) - r.x)
+        assert np.array_equal(r.image, frame[r.y : r.y + r.image.shape[0], r.x : r.x + r.image.shape[1]])
+    head = next(r for r in regions if r.x < W // 2)
+    assert head.image.shape[0] < 0.8 * 144  # the head band, not the whole person
+    assert len(recent_regions(frame, [person, blob], 1.0, FacesConfig(max_regions=1))) == 1
     frame[:] = 0
-    assert r.image.any(), "the region must be a copy: the capture may reuse the frame"
+    assert all(r.image.any() for r in regions), "regions must be copies: the capture may reuse the frame"
 
 
 @pytest.mark.parametrize("mean", [20.0, 200.0])

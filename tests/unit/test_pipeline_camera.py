@@ -77,8 +77,9 @@ def test_jobs_carry_the_moving_parts_of_the_frames_before_them(tmp_path, clip):
     items, _, _, _ = run_loop(tmp_path, clip, {"interval_s": 0.3})
     frames = [j for j in items if isinstance(j, Job)]
     updates = [j for j in frames if j.phase == "update"]
-    assert updates and all(len(j.recent) <= 2 for j in frames)  # faces.fuse_frames 3: two earlier frames
-    assert sum(len(j.recent) == 2 for j in updates) >= len(updates) // 2  # the person walks: motion in each
+    # faces.fuse_frames 3: the regions of at most two earlier frames, at most max_regions (4) each
+    assert updates and all(len({r.ts for r in j.recent}) <= 2 and len(j.recent) <= 8 for j in frames)
+    assert sum(len({r.ts for r in j.recent}) == 2 for j in updates) >= len(updates) // 2  # the person walks
     for j in frames:
         assert all(r.ts < j.frame.ts for r in j.recent)
         assert [r.ts for r in j.recent] == sorted(r.ts for r in j.recent)

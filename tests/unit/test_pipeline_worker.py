@@ -174,8 +174,9 @@ def test_a_night_face_crop_averages_the_face_of_the_frames_before(tmp_path, mode
     """faces.fuse_frames (3 by default): the face found in a dark job's frame is found again in the
     moving parts of the two frames before it (the person walked 12 px per frame) and averaged; the
     published crop has less noise than the same job's crop with fusion off, and says so."""
+    from edge_agent.config.enhance_schema import FacesConfig
     from edge_agent.enhance.crop_denoise import noise_sigma
-    from edge_agent.enhance.face_fusion import recent_region
+    from edge_agent.enhance.face_fusion import recent_regions
 
     rng = np.random.default_rng(5)
     base = face_frame(0.2)
@@ -188,7 +189,8 @@ def test_a_night_face_crop_averages_the_face_of_the_frames_before(tmp_path, mode
     job = make_job(frames[2])
     ts = job.frame.ts
     box = [(0.2, 0.05, 0.55, 0.9)]
-    job.recent = (recent_region(frames[0], box, ts - 0.2), recent_region(frames[1], box, ts - 0.1))
+    job.recent = (*recent_regions(frames[0], box, ts - 0.2, FacesConfig()),
+                  *recent_regions(frames[1], box, ts - 0.1, FacesConfig()))
     sigmas, fused = {}, {}
     for n in (3, 1):
         text = CONFIG + "    faces:\n      denoise: false\n      fuse_frames: " + str(n) + "\n"
