@@ -197,6 +197,9 @@ class CameraLoop:
         if keep <= 0:
             self._recent_regions.clear()
             return
+        # what no job can fuse any more is let go (after motion stops nothing stays behind)
+        while self._recent_regions and frame.ts - self._recent_regions[0][0].ts > faces.fuse_max_gap_s:
+            self._recent_regions.popleft()
         if self._event_id is not None and frame.ts < self._last_job_ts + cam.snapshots.interval_s - faces.fuse_max_gap_s:
             self._recent_regions.clear()  # inside an event the next update comes interval_s after the
             return  # last one: these frames are too early to be fused into it

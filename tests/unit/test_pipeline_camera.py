@@ -44,6 +44,7 @@ def run_loop(tmp_path, clip, snapshots: dict, queue_size: int = 256, faces: dict
     capture.start()
     loop.join(30)
     assert not loop.is_alive() and loop.finished
+    run_loop.last = loop
     items = []
     while (j := jobs.get(timeout=0)) is not None:
         items.append(j)
@@ -87,6 +88,8 @@ def test_jobs_carry_the_moving_parts_of_the_frames_before_them(tmp_path, clip):
         for r in j.recent:  # a part of the frame, not all of it, and inside it
             assert r.x >= 0 and r.y >= 0 and r.x + r.image.shape[1] <= w and r.y + r.image.shape[0] <= h
             assert r.image.size < j.frame.image.size
+    # the person left 1.5 s before the clip ended: nothing of them is still held
+    assert not run_loop.last._recent_regions
     off, _, _, _ = run_loop(tmp_path / "off", clip, {"interval_s": 0.3}, faces={"fuse_frames": 1})
     assert [j for j in off if isinstance(j, Job)] and all(not j.recent for j in off if isinstance(j, Job))
 
