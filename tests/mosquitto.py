@@ -312,6 +312,7 @@ def make_event(
                 score=0.9,
                 crop=img[4:20, 4 * i : 4 * i + 16].copy(),
                 sr=rng.integers(0, 255, (64, 64, 3), dtype=np.uint8),
+                fused=3 if enhanced and i == 0 else 1,  # the first crop averages 3 frames (face fusion)
             )
             for i in range(faces)
         ],

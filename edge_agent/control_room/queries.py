@@ -112,7 +112,8 @@ def event_detail(store, site: str, event_id: str) -> dict[str, Any] | None:
         return None
     docs = [store.event_doc(m) for m in messages]
     # what the event shows: its last frame message (the 'end' carries no stages or images)
-    latest = next((d for d in reversed(docs) if d.get("phase") != "end"), docs[-1])
+    latest_i = next((i for i in range(len(docs) - 1, -1, -1) if docs[i].get("phase") != "end"), len(docs) - 1)
+    latest = docs[latest_i]
     ended_at = next((d.get("ended_at") or d.get("ts") for d in docs if d.get("phase") == "end"), None)
     images = [_check_image(store, i) for i in store.query(
         "SELECT * FROM images WHERE site = ? AND event_id = ? ORDER BY seq, name", (site, event_id))]
@@ -132,7 +133,7 @@ def event_detail(store, site: str, event_id: str) -> dict[str, Any] | None:
         "started_at": latest.get("started_at"), "ended_at": ended_at,
         "stages": latest.get("stages", []), "models": latest.get("models", []),
         "stage_ms": latest.get("stage_ms", {}), "luma": latest.get("luma"), "errors": latest.get("errors", []),
-        "faces": latest.get("faces", []),
+        "faces": latest.get("faces", []), "faces_seq": messages[latest_i]["seq"],  # the message they describe
         "messages": [{"phase": m["phase"], "seq": m["seq"], "signature": m["signature"], "flag": m["flag"],
                       "received_at": m["received_at"]} for m in messages],
         "images": images,

@@ -107,6 +107,8 @@ def test_operator_reviews_checks_and_exports_and_a_viewer_cannot_hold(served, br
     _open(browser, wait, good)
     wait.until(lambda d: _loaded(d, "#ev-original, #ev-enhanced") == 2)
     wait.until(lambda d: _loaded(d, "#ev-faces img") == 4)
+    captions = [f.text for f in browser.find_elements(By.CSS_SELECTOR, "#ev-faces figcaption")]
+    assert captions == ["face_0.png / face_0_sr.png (3 frames fused)", "face_1.png / face_1_sr.png"], captions
     # the before/after slider: the original covers the enhanced image up to the slider's position
     wait.until(lambda d: _loaded(d, "#cmp-original, #cmp-enhanced") == 2)
     assert browser.find_element(By.ID, "cmp-original").get_attribute("src") \

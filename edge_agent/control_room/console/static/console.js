@@ -119,9 +119,12 @@ async function openEvent(site, eventId) {
   const srs = Object.fromEntries(ev.images.filter((i) => i.role === "face_sr").map((i) => [i.seq + "/" + i.name.replace("_sr", ""), i]));
   $("ev-faces").replaceChildren(...crops.map((c) => {
     const sr = srs[c.seq + "/" + c.name];
+    // the face's entry in the message it came with: how many frames its crop averages (face fusion)
+    const meta = c.seq === ev.faces_seq ? (ev.faces || []).find((f) => f.crop === c.name) : null;
+    const fused = meta && meta.fused_frames > 1 ? ` (${meta.fused_frames} frames fused)` : "";
     return el("figure", { class: "face" }, el("img", { src: `/api/images/${c.id}`, alt: c.name }),
       sr ? el("img", { src: `/api/images/${sr.id}`, alt: sr.name }) : el("span", { class: "muted" }, "no SR"),
-      el("figcaption", {}, `${c.name}${sr ? " / " + sr.name : ""}`));
+      el("figcaption", {}, `${c.name}${sr ? " / " + sr.name : ""}${fused}`));
   }));
   const rows = [["stages", ev.stages.join(", ")],
     ["models", ev.models.map((m) => `${m.name} ${m.version} (${m.backend}, ${m.precision})`).join("; ")],
