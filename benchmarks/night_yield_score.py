@@ -216,25 +216,23 @@ def _identify(snap, f, det, g, b, ident: Identifier, tally: Tally, held_out: set
     if ours is not None:
         if ours.shape[1] != crop_box[2] * scale:  # crops larger than sr_max_input were shrunk first
             scale = ours.shape[1] / crop_box[2]
-        hit = ident.identify(ours, tuple(v * scale for v in inner)) == g["identity"]
-        for k in keys:
-            tally.ident_ours[k][0] += hit
-            tally.ident_ours[k][1] += 1
+        _count(tally.ident_ours, keys, ident.identify(ours, tuple(v * scale for v in inner)) == g["identity"])
     crop = image(snap, f.get("crop")) if f.get("sr") else None
     if crop is not None:
         up = cv2.resize(crop, (crop.shape[1] * 4, crop.shape[0] * 4), interpolation=cv2.INTER_CUBIC)
-        hit = ident.identify(up, tuple(v * 4 for v in inner)) == g["identity"]
-        for k in keys:
-            tally.ident_crop_bicubic[k][0] += hit
-            tally.ident_crop_bicubic[k][1] += 1
+        _count(tally.ident_crop_bicubic, keys, ident.identify(up, tuple(v * 4 for v in inner)) == g["identity"])
     original = image(snap, _original_name(snap.doc))
     if original is not None:
         for denoise, counts in ((False, tally.ident_base), (True, tally.ident_denoised)):
             up, _ = gamma_bicubic(original, crop_box, denoise=denoise)
-            hit = ident.identify(up, tuple(v * 4 for v in inner)) == g["identity"]
-            for k in keys:
-                counts[k][0] += hit
-                counts[k][1] += 1
+            _count(counts, keys, ident.identify(up, tuple(v * 4 for v in inner)) == g["identity"])
+
+
+def _count(counts: dict[str, list[int]], keys: list[str], hit: bool) -> None:
+    """One identification attempt (hit or miss) in each of the buckets keys names."""
+    for k in keys:
+        counts[k][0] += hit
+        counts[k][1] += 1
 
 
 def _original_name(doc: dict) -> str | None:

@@ -317,8 +317,8 @@ MID_GRAY = 0.45  # brighten_to_mid: the mean a dark crop is lifted to
 
 
 def brighten_to_mid(img: np.ndarray) -> np.ndarray:
-    """A dark uint8 picture (or a float one on the 0..255 scale, rounded after the lift) lifted by one gamma curve so its mean reaches MID_GRAY (brighter ones
-    unchanged). What an operator does by hand; on the night benchmark a face cut from the dark
+    """A dark uint8 picture (or a float one on the 0..255 scale, rounded after the lift) lifted by
+    one gamma curve so its mean reaches MID_GRAY (brighter ones unchanged). What an operator does by hand; on the night benchmark a face cut from the dark
     original and lifted so is identified more often than one cut from the low-light-enhanced frame."""
     g = lift_gamma(img)
     if img.dtype != np.uint8:  # a fused crop (float 0..255): lifted before it is rounded to 8 bits

@@ -160,8 +160,6 @@ class CameraLoop:
             self._safe(self.health.observe, frame.image, self.gate.small, frame.ts)
         if m.relit:
             self.stats.inc("relights")
-        recent = tuple(r for regions in self._recent_regions for r in regions)  # the frames before this one
-        self._remember(frame, m)
         if m.started:
             self._close_event(frame.ts)  # defensive: a gate never starts twice without an end
             self._event_id = new_event_id(self.name, frame.ts)
@@ -169,13 +167,14 @@ class CameraLoop:
             self.stats.inc("motion_events")
             self.stats.set_state(motion=True)
             self._safe(self.publisher.publish_motion, self.name, True)
-            self._enqueue(frame, m, "new", recent)
+            self._enqueue(frame, m, "new")
         elif m.active and m.boxes and self._event_id is not None and not m.ended:
             # an update shows something that moves: a still frame inside the event (the gate holds
             # the event through short pauses) has no region to search for faces
             snaps = self.get_camera_cfg().snapshots
             if frame.ts - self._last_job_ts >= snaps.interval_s and self._allowed(frame.ts, snaps):
-                self._enqueue(frame, m, "update", recent)
+                self._enqueue(frame, m, "update")
+        self._remember(frame, m)  # after the job: what it fuses are the frames before this one
         if m.ended:
             self._close_event(frame.ts)
         return m
@@ -209,9 +208,10 @@ class CameraLoop:
             while len(self._recent_regions) > keep:
                 self._recent_regions.popleft()
 
-    def _enqueue(self, frame: Frame, m: MotionResult, phase: str, recent: tuple = ()) -> None:
+    def _enqueue(self, frame: Frame, m: MotionResult, phase: str) -> None:
         self._last_job_ts = frame.ts
         self._recent_jobs.append(frame.ts)
+        recent = tuple(r for regions in self._recent_regions for r in regions)
         self.jobs.put(Job(event_id=self._event_id, camera=self.name, frame=frame, motion=m, phase=phase,
                           recent=recent))
 
