@@ -38,6 +38,19 @@ _KINDS: dict[tuple[str, str], tuple[str, ...]] = {
 }
 _FLOAT_KIND = {"openvino": "openvino_fp16", "onnxruntime": "onnx_fp32"}
 _KIND_PRECISION = {"onnx_fp32": "fp32", "onnx_int8": "int8", "openvino_fp16": "fp16", "openvino_int8": "int8"}
+# Input shapes a task's OpenVINO runner compiles statically (OpenVinoRunner static_shapes): a
+# camera's frames, its tiles and the auto-ratio probe come in a few sizes. Face crops vary in size
+# and stay dynamic.
+OV_STATIC_SHAPES = {"low_light": 3}
+
+
+def ov_options(task: str, kind: str) -> dict:
+    """OpenVinoRunner options for a model file: the one place the agent, the quality gate (verify)
+    and the benchmarks take them from. An image-to-image INT8 IR (the tasks the gate scores and the
+    load-time agreement check probes) runs its float parts at the CPU's default precision (BF16
+    where the CPU has it): verify gates exactly that. Every other file computes in f32."""
+    precision = None if kind == "openvino_int8" and task in PROBE_TASKS else "f32"
+    return {"precision_hint": precision, "static_shapes": OV_STATIC_SHAPES.get(task, 0)}
 
 
 @dataclass(slots=True)
@@ -126,9 +139,7 @@ def _open(models_dir: Path, entry: ModelEntry, kind: str, backend: str, threads:
     if backend == "openvino":
         from edge_agent.inference.openvino_runner import OpenVinoRunner
 
-        # f32 for the float parts in both precisions: that is what the quality gate verified (the
-        # CPU's BF16 default is not), and on these CPUs it was no slower for the shipped INT8 models
-        return OpenVinoRunner(path, threads=threads, precision_hint="f32"), path
+        return OpenVinoRunner(path, threads=threads, **ov_options(entry.task, kind)), path
     from edge_agent.inference.onnxruntime_runner import OrtRunner
 
     return OrtRunner(path, threads=threads), path

@@ -211,7 +211,7 @@ def verify(work_dir: Path, *, samples: list[Sample] | None = None, max_drop_db: 
     per_kind: dict[str, list] = {}
     shown: dict[str, list[np.ndarray]] = {}
     for kind, path in tqdm(list(kinds.items()), desc="verify", unit="model"):
-        run = runner_for(path, threads=threads, ov_precision="f32")
+        run = runner_for(path, threads=threads, task=info.task, kind=kind)
         scores, outs = [], []
         for i, s in enumerate(samples):
             out = _run_rgb(run, s, info.scale)
@@ -247,7 +247,7 @@ def verify(work_dir: Path, *, samples: list[Sample] | None = None, max_drop_db: 
         frame = latency_frame(info.task, info.scale)
         ratio = 5.0 if info.task == "low_light" else None
         for kind, path in kinds.items():
-            run = runner_for(path, threads=threads, ov_precision="f32")
+            run = runner_for(path, threads=threads, task=info.task, kind=kind)
             report.latency_ms[kind] = median_ms(
                 lambda run=run: end_to_end(run, frame, info.pad_multiple, info.scale, ratio), latency_repeats)
         report.latency_input = f"{frame.shape[1]}x{frame.shape[0]} input"

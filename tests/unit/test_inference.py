@@ -84,6 +84,39 @@ def test_runner_specs_report_names_and_dynamic_dims(models_dir):
         assert not isinstance(image.shape[2], int)  # dynamic H
 
 
+def test_static_shapes_compute_as_dynamic_and_keep_the_most_recent(models_dir):
+    path = models_dir / "lowlight/0.0.1-tiny/lowlight_fp16.xml"
+    dynamic = OpenVinoRunner(path, precision_hint="f32")
+    static = OpenVinoRunner(path, precision_hint="f32", static_shapes=2)
+    assert static.compiled_shapes == []
+    for h, w in [(16, 32), (32, 48), (16, 32), (48, 16), (32, 48)]:
+        feeds = _feeds(h=h, w=w)
+        np.testing.assert_allclose(static.run(feeds)["output"], dynamic.run(feeds)["output"], atol=1e-5)
+    # (16, 32) was the least recently used when (32, 48) came back: released
+    assert [dict(k)["image"][2:] for k in static.compiled_shapes] == [(48, 16), (32, 48)]
+    assert dynamic.compiled_shapes == []  # a dynamic runner compiles nothing per shape
+
+
+def test_static_shape_the_model_cannot_take_is_a_model_error(models_dir):
+    runner = OpenVinoRunner(models_dir / "lowlight/0.0.1-tiny/lowlight_fp16.xml", static_shapes=1)
+    feeds = _feeds()
+    feeds["image"] = np.zeros((1, 5, 16, 16), np.float32)
+    with pytest.raises(ModelError, match=r"cannot be compiled for input shapes .*'image': \(1, 5, 16, 16\)"):
+        runner.run(feeds)
+
+
+def test_agent_runs_openvino_files_with_the_loader_options(models_dir):
+    ll_int8 = load_model(models_dir, "lowlight", backend="openvino", precision="int8").runner
+    ll_fp32 = load_model(models_dir, "lowlight", backend="openvino", precision="fp32").runner
+    sr_int8 = load_model(models_dir, "face_sr", backend="openvino", precision="int8").runner
+    # frames come in a few sizes: static; face crops in many: dynamic
+    assert (ll_int8.static_shapes, ll_fp32.static_shapes, sr_int8.static_shapes) == (3, 3, 0)
+    # INT8 at the CPU's default precision (what verify gates), the float file pinned to f32
+    assert (ll_int8.precision_hint, ll_fp32.precision_hint, sr_int8.precision_hint) == (None, "f32", None)
+    # the load-time agreement check already compiled its probe shape
+    assert len(ll_int8.compiled_shapes) == 1
+
+
 def test_auto_prefers_openvino_and_falls_back_to_onnxruntime(models_dir, monkeypatch):
     m = load_model(models_dir, "lowlight")
     assert m.info.backend == "openvino" and m.info.precision == "int8"
