@@ -27,6 +27,9 @@ def test_auto_puts_every_stage_on_onnx_runtime_and_a_configured_backend_wins():
     assert set(AUTO_BACKEND.values()) == {"onnxruntime"}
     ov = build_stages(_cfg("openvino"))
     assert ov.low_light.model.runner.backend == "openvino" and ov.face_sr.model.runner.backend == "openvino"
+    # frames come in a few sizes, so OpenVINO compiles the low-light model once per size (static
+    # shapes); face crops come in a new size every time and stay dynamic
+    assert ov.low_light.model.runner.static_shapes > 0 and ov.face_sr.model.runner.static_shapes == 0
 
 
 def test_the_opt_in_low_light_model_is_chosen_by_name():
@@ -65,3 +68,39 @@ def test_face_crops_of_every_size_do_not_grow_the_agent():
     out = subprocess.run([sys.executable, "-c", GROWTH], capture_output=True, text=True, check=True)
     grew_mb = int(out.stdout.strip().splitlines()[-1])
     assert grew_mb <= 40  # OpenVINO, which kept state per input shape, grew by hundreds of MB here
+
+
+FRAME_SIZES = r"""
+import numpy as np
+from edge_agent.builders import build_stages
+from edge_agent.config.schema import AgentConfig
+from edge_agent.inference.loader import default_models_dir
+from edge_agent.malloc_tuning import release_free_memory, tune_malloc
+tune_malloc()
+cfg = AgentConfig.model_validate({"cameras": [{"name": "cam", "source": {"file": "clip.mp4"}}],
+                                  "models": {"dir": str(default_models_dir())},
+                                  "inference": {"backend": "openvino"}})
+ll = build_stages(cfg).low_light
+def rss():
+    release_free_memory()
+    return int([l for l in open("/proc/self/status") if l.startswith("VmRSS")][0].split()[1]) // 1024
+rng = np.random.default_rng(0)
+# 12 camera frame sizes of about the same area (360x640), one after another
+sizes = [(320 + 16 * i, 16 * round(360 * 640 / (320 + 16 * i) / 16)) for i in range(12)]
+for h, w in sizes[:4]:
+    ll.enhance(rng.integers(0, 40, (h, w, 3), dtype=np.uint8), 8.0)
+base = rss()
+for h, w in sizes[4:]:
+    for _ in range(2):
+        ll.enhance(rng.integers(0, 40, (h, w, 3), dtype=np.uint8), 8.0)
+print(len(ll.model.runner.compiled_shapes), rss() - base)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc")
+def test_frames_of_many_sizes_keep_a_bounded_set_of_compiled_shapes():
+    pytest.importorskip("openvino")
+    out = subprocess.run([sys.executable, "-c", FRAME_SIZES], capture_output=True, text=True, check=True)
+    kept, grew_mb = map(int, out.stdout.strip().splitlines()[-1].split())
+    assert kept == 3
+    assert grew_mb <= 60  # a released shape gives its memory back (30 MB here; keeping all 13 shapes: 180 MB)
