@@ -77,6 +77,9 @@ class KinDRecipe(TrainingImages):
     synthesis: Literal["classic", "camera"] = "classic"
     # colour term of the finetune loss: L1 between the chromaticities (rgb / sum) of output and target
     chroma_weight: float = Field(default=0.0, ge=0.0, le=10.0)
+    # the finetune stage also trains the decomposition of the dark frame (end to end, all three
+    # nets); off: the decomposition stays as its own stage left it (KinD)
+    finetune_decom: bool = False
     checkpoint_every: int = Field(default=200, ge=1)
     log_every: int = Field(default=50, ge=1)
     decom: StageRecipe | None = None
@@ -122,14 +125,15 @@ def training_images_for(recipe: TrainingImages) -> tuple[list[np.ndarray], list[
     return [image_sets.read_rgb(p) for p in paths], [p.name for p in paths]
 
 
-def _stage_params(model: KinDEnhancer, stage: str) -> list[torch.nn.Parameter]:
+def _stage_params(model: KinDEnhancer, stage: str, finetune_decom: bool = False) -> list[torch.nn.Parameter]:
     if stage == "decom":
         return list(model.decom.parameters())
     if stage == "restore":
         return list(model.restore.parameters())
     if stage == "adjust":
         return list(model.adjust.parameters())
-    return list(model.restore.parameters()) + list(model.adjust.parameters())
+    decom = list(model.decom.parameters()) if finetune_decom else []
+    return decom + list(model.restore.parameters()) + list(model.adjust.parameters())
 
 
 def _ratio(i_high: torch.Tensor, i_low: torch.Tensor) -> torch.Tensor:
@@ -151,7 +155,7 @@ def chroma_loss(out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 
 def stage_loss(model: KinDEnhancer, stage: str, low: torch.Tensor, high: torch.Tensor,
-               chroma_weight: float = 0.0) -> torch.Tensor:
+               chroma_weight: float = 0.0, finetune_decom: bool = False) -> torch.Tensor:
     if stage == "decom":
         r_l, i_l = model.decom(low)
         r_h, i_h = model.decom(high)
@@ -161,6 +165,13 @@ def stage_loss(model: KinDEnhancer, stage: str, low: torch.Tensor, high: torch.T
                   + losses.structure_aware_smoothness(i_l, low) + losses.structure_aware_smoothness(i_h, high))
         prior = (i_l - _smooth_max(low)).abs().mean() + (i_h - _smooth_max(high)).abs().mean()
         return recon + 0.05 * equal_r + 0.15 * smooth + 0.1 * prior
+    if stage == "finetune" and finetune_decom:
+        r_l, i_l = model.decom(low)
+        with torch.no_grad():
+            i_h = model.decom(high)[1]
+        ratio = _ratio(i_h, i_l.detach())  # the ratio is an input, as at inference
+        out = torch.clamp(model.restore(r_l, i_l) * model.adjust(i_l, ratio), 0.0, 1.0)
+        return enhancement_loss(out, high, chroma_weight)
     with torch.no_grad():
         r_l, i_l = model.decom(low)
         r_h, i_h = model.decom(high)
@@ -189,7 +200,7 @@ def _save_latest(out_dir: Path, model, recipe, state: dict) -> Path:
 
 def _run_stage(model: KinDEnhancer, recipe: KinDRecipe, stage: str, cfg: StageRecipe, data: NightPatches,
                out_dir: Path, state: dict, device: torch.device) -> None:
-    params = _stage_params(model, stage)
+    params = _stage_params(model, stage, recipe.finetune_decom)
     opt = torch.optim.Adam(params, lr=cfg.lr)
     step, elapsed = 0, 0.0
     if state.get("stage") == stage:
@@ -206,7 +217,7 @@ def _run_stage(model: KinDEnhancer, recipe: KinDRecipe, stage: str, cfg: StageRe
     def one_step(_it: int) -> dict[str, torch.Tensor]:
         low_np, high_np = data.batch(cfg.batch)
         low, high = torch.from_numpy(low_np).to(device), torch.from_numpy(high_np).to(device)
-        loss = stage_loss(model, stage, low, high, recipe.chroma_weight)
+        loss = stage_loss(model, stage, low, high, recipe.chroma_weight, recipe.finetune_decom)
         if torch.isfinite(loss):
             opt.zero_grad(set_to_none=True)
             loss.backward()
