@@ -87,6 +87,9 @@ class Recipe(_Strict):
     device: Literal["cpu", "cuda", "auto"] = "cpu"  # auto: CUDA when a GPU is present
     # faithful stage only: continue from this checkpoint of the same generator (a longer schedule)
     init_from: str | None = None
+    # init_from holds a smaller RepSR (training-time): grow it into the recipe's wider / deeper one,
+    # computing the same function at the start (export_tools/archs/repsr_grow.py)
+    init_grow: bool = False
     time_budget_min: float = Field(40.0, gt=0)
     max_iters: int = Field(100_000, ge=1)
     lr: float = Field(5e-4, gt=0)
@@ -110,6 +113,8 @@ class Recipe(_Strict):
             raise ValueError("stage 'perceptual' takes its start checkpoint from perceptual.init_from")
         if self.stage == "perceptual" and self.arch != ARCH:
             raise ValueError(f"stage 'perceptual' trains {ARCH} only, not {self.arch}")
+        if self.init_grow and (self.arch != "repsr" or self.init_from is None):
+            raise ValueError("init_grow needs arch repsr and an init_from checkpoint to grow")
         if self.stage == "perceptual" and self.perceptual is None:
             raise ValueError("stage 'perceptual' needs a 'perceptual' section (init_from, loss weights)")
         try:
@@ -222,10 +227,21 @@ def train(recipe_path: Path, out_dir: Path | None = None, resume: bool = True,
     init_from = per.init_from if recipe.stage == "perceptual" else recipe.init_from
     if init_from is not None:
         init = load_checkpoint(Path(init_from))
-        if init["arch"] != recipe.arch or _full_kwargs(recipe.arch, init["arch_kwargs"]) != gen_kwargs(recipe):
+        if recipe.init_grow:
+            from export_tools.archs.repsr_grow import grow
+
+            if init["arch"] != "repsr" or init["arch_kwargs"].get("deploy"):
+                raise ValueError(f"{init_from} holds {init['arch']} {init['arch_kwargs']}: init_grow needs a "
+                                 "training-time (unmerged) RepSR checkpoint, such as a run's last.pt")
+            small = build("repsr", **init["arch_kwargs"])
+            small.load_state_dict(init["state_dict"])
+            grow(small, gen)
+            log(f"grew {init_from} ({init['arch_kwargs']}) into {gen_kwargs(recipe)}")
+        elif init["arch"] != recipe.arch or _full_kwargs(recipe.arch, init["arch_kwargs"]) != gen_kwargs(recipe):
             raise ValueError(f"{init_from} holds {init['arch']} {init['arch_kwargs']}, "
                              f"the recipe's model is {recipe.arch} {gen_kwargs(recipe)}")
-        gen.load_state_dict(init["state_dict"])
+        else:
+            gen.load_state_dict(init["state_dict"])
     if recipe.stage == "perceptual":
         nets["d_img"] = build("image_discriminator", **per.image_disc).to(device)
         nets["d_feat"] = build("feature_discriminator", in_channels=per.feature_channels,

@@ -140,6 +140,26 @@ def test_repsr_trains_resumes_and_ships_merged_plain_and_exportable(tmp_path):
         Recipe.model_validate({**TINY, **over, "stage": "perceptual", "perceptual": {"init_from": "x.pt"}})
 
 
+def test_init_grow_starts_a_larger_repsr_where_the_smaller_one_ended(tmp_path):
+    small_over = {"arch": "repsr", "model": {"channels": 8, "blocks": 1, "anchor": "bicubic"}}
+    small_final = train(_write(tmp_path, "s", **small_over), tmp_path / "s", resume=False)
+    big_over = {"arch": "repsr", "model": {"channels": 12, "blocks": 2, "anchor": "bicubic"},
+                "init_from": str(tmp_path / "s" / "last.pt"), "init_grow": True,
+                "max_iters": 1, "lr": 1e-9, "lr_min": 0.0}  # one step that barely moves the weights
+    big_final = train(_write(tmp_path, "b", **big_over), tmp_path / "b", resume=False)
+    small, _ = build_from_checkpoint(small_final)
+    big, ckpt = build_from_checkpoint(big_final)
+    assert ckpt["arch_kwargs"]["channels"] == 12 and ckpt["arch_kwargs"]["blocks"] == 2
+    x = torch.rand(1, 3, 12, 10)
+    with torch.no_grad():
+        torch.testing.assert_close(big(x), small(x), atol=1e-4, rtol=0)
+    # a merged final.pt cannot be grown, and init_grow needs something to grow
+    with pytest.raises(ValueError, match="unmerged"):
+        train(_write(tmp_path, "m", **{**big_over, "init_from": str(small_final)}), tmp_path / "m")
+    with pytest.raises(ValidationError, match="init_grow needs"):
+        Recipe.model_validate({**TINY, **big_over, "init_from": None})
+
+
 def test_training_set_source_needs_the_built_set(tmp_path):
     path = _write(tmp_path, "s", data={**TINY["data"], "sources": ["set:natural"], "set_dir": str(tmp_path / "none")})
     with pytest.raises(Exception, match="edge-export data build"):
