@@ -8,8 +8,11 @@ size works. Around the model:
   TARGET_LUMA. A first guess comes from the frame's measured exposure (TARGET_LUMA / mean luma,
   auto_ratio); the model then enhances a small copy of the frame (PROBE_PIXELS, about 1/16 of a
   720p frame's cost) at that guess, and the guess is scaled by how far the probe's brightness
-  missed (follow_ratio): the model's response to the ratio is not linear and depends on the scene
-  (a lamp, a sky), which the exposure alone cannot tell. Within RATIO_RANGE; a number overrides it;
+  missed (follow_ratio); while a probe misses TARGET_LUMA by more than PROBE_TOLERANCE, the next
+  guess follows the secant through the last two probes in log-log (secant_ratio), up to PROBE_RUNS
+  runs: the model's response to the ratio is not linear, differs between models and depends on the
+  scene (a lamp, a sky), which the exposure alone cannot tell. Within RATIO_RANGE; a number
+  overrides it;
 - a frame larger than model_pixels (when given: the agent's default is 1280x720's 921,600) is
   enhanced at that size, aspect kept, and scaled back (fit_pixels): a 1080p frame costs a quarter of
   full resolution (the enhanced frame is the operator's overview; face crops and their SR are cut
@@ -35,6 +38,8 @@ from edge_agent.inference.loader import LoadedModel
 
 TARGET_LUMA = 110.0  # auto ratio: the mean luma (0..255) a well-exposed frame has
 PROBE_PIXELS = 320 * 180  # the auto ratio's probe run: the frame shrunk to at most this many pixels
+PROBE_RUNS = 3  # probe runs the auto ratio makes at most
+PROBE_TOLERANCE = 0.05  # a probe within 5 % of TARGET_LUMA ends the search
 TILE_OVERLAP = 32  # pixels each tile reaches into its neighbour (the blend band is twice this)
 MAX_TILES_PER_SIDE = 16
 
@@ -56,6 +61,20 @@ def follow_ratio(guess: float, probe_luma: float) -> float:
     the ratio over such a correction), clamped."""
     lo, hi = RATIO_RANGE
     return float(min(hi, max(lo, guess * TARGET_LUMA / max(probe_luma, 1.0))))
+
+
+def secant_ratio(a: tuple[float, float], b: tuple[float, float]) -> float:
+    """The next auto ratio from two probe runs (ratio, mean luma): the model's brightness taken as a
+    power of the ratio between them (a line in log-log), solved for TARGET_LUMA, clamped. Where the
+    two runs tell no usable slope (same ratio, brightness flat or falling) it is follow_ratio of b."""
+    (r0, l0), (r1, l1) = a, b
+    if r0 <= 0 or r1 <= 0 or r0 == r1 or l0 < 1.0 or l1 < 1.0:
+        return follow_ratio(r1, l1)
+    slope = math.log(l1 / l0) / math.log(r1 / r0)
+    if slope < 0.1:
+        return follow_ratio(r1, l1)
+    lo, hi = RATIO_RANGE
+    return float(min(hi, max(lo, r1 * (TARGET_LUMA / l1) ** (1.0 / slope))))
 
 
 def fit_pixels(bgr: np.ndarray, max_pixels: int) -> np.ndarray:
@@ -141,14 +160,23 @@ class LowLightEnhancer:
 
     def resolve_ratio(self, bgr: np.ndarray, ratio: float | str) -> float:
         """The ratio given to the model: a number is used as it is; "auto" is found from the frame's
-        exposure and one probe run on a small copy of it (see the module doc)."""
+        exposure and up to PROBE_RUNS probe runs on a small copy of it (see the module doc)."""
         if ratio != "auto":
             return float(ratio)
-        guess = auto_ratio(bgr)
+        r = auto_ratio(bgr)
         if self.ratio_input is None:
-            return guess
-        probe = self._run(fit_pixels(bgr, PROBE_PIXELS), guess)
-        return follow_ratio(guess, tensors.luma(probe))
+            return r
+        small = fit_pixels(bgr, PROBE_PIXELS)
+        runs: list[tuple[float, float]] = []
+        for _ in range(PROBE_RUNS):
+            runs.append((r, tensors.luma(self._run(small, r))))
+            if abs(runs[-1][1] / TARGET_LUMA - 1.0) <= PROBE_TOLERANCE:
+                return r
+            nxt = follow_ratio(*runs[-1]) if len(runs) == 1 else secant_ratio(runs[-2], runs[-1])
+            if nxt == r:  # at the end of the ratio's range
+                return r
+            r = nxt
+        return r
 
     def _tiled(self, bgr: np.ndarray, ratio: float, tiles: list[tuple[int, int, int, int]]) -> np.ndarray:
         h, w = bgr.shape[:2]

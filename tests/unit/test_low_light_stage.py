@@ -13,7 +13,15 @@ from pydantic import ValidationError
 
 from edge_agent.config.schema import RATIO_RANGE, LowLightConfig
 from edge_agent.enhance import tensors
-from edge_agent.enhance.low_light import TARGET_LUMA, LowLightEnhancer, auto_ratio, follow_ratio, tile_grid
+from edge_agent.enhance.low_light import (
+    PROBE_RUNS,
+    TARGET_LUMA,
+    LowLightEnhancer,
+    auto_ratio,
+    follow_ratio,
+    secant_ratio,
+    tile_grid,
+)
 from edge_agent.health.conditions import saturation
 from edge_agent.inference.loader import default_models_dir, load_model
 from edge_agent.sim import camera
@@ -51,6 +59,42 @@ def test_follow_ratio_scales_the_guess_by_the_probe_miss():
     assert follow_ratio(10.0, TARGET_LUMA) == 10.0
     assert follow_ratio(10.0, TARGET_LUMA / 2) == 20.0 and follow_ratio(10.0, TARGET_LUMA * 2) == 5.0
     assert follow_ratio(40.0, 10.0) == RATIO_RANGE[1] and follow_ratio(2.0, 250.0) == RATIO_RANGE[0]
+
+
+def test_secant_ratio_solves_a_power_law_response_and_falls_back_without_a_slope():
+    def luma(r):  # a model whose brightness grows as ratio ** 1.6
+        return 20.0 * r ** 1.6
+    a, b = (1.0, luma(1.0)), (1.5, luma(1.5))
+    r = secant_ratio(a, b)
+    assert luma(r) == pytest.approx(TARGET_LUMA, rel=1e-6)
+    # the proportional step from b alone misses such a model; the secant does not
+    assert abs(luma(follow_ratio(*b)) - TARGET_LUMA) > 10.0
+    assert secant_ratio((3.0, 50.0), (3.0, 60.0)) == follow_ratio(3.0, 60.0)  # same ratio: no slope
+    assert secant_ratio((2.0, 60.0), (3.0, 55.0)) == follow_ratio(3.0, 55.0)  # falling: no slope
+    assert secant_ratio((40.0, 20.0), (45.0, 21.0)) == RATIO_RANGE[1]  # clamped
+
+
+class _PowerModel:
+    """Stands in for LowLightEnhancer._run: brightness grows as ratio ** power and reaches
+    TARGET_LUMA at ratio 6 (the exposure's guess for the test frame is 9.2)."""
+
+    def __init__(self, power: float) -> None:
+        self.power, self.ratios = power, []
+
+    def __call__(self, bgr, ratio):
+        self.ratios.append(ratio)
+        level = min(255.0, TARGET_LUMA * (ratio / 6.0) ** self.power)
+        return np.full_like(bgr, int(round(level)))
+
+
+@pytest.mark.parametrize("power", [0.6, 1.0, 1.8])
+def test_auto_ratio_probes_until_the_target_whatever_the_models_response(any_enhancer, power, monkeypatch):
+    model = _PowerModel(power)
+    monkeypatch.setattr(any_enhancer, "_run", model)
+    frame = np.full((90, 160, 3), 12, np.uint8)
+    ratio = any_enhancer.resolve_ratio(frame, "auto")
+    assert 1 <= len(model.ratios) <= PROBE_RUNS
+    assert abs(float(model(frame, ratio).mean()) - TARGET_LUMA) <= 0.1 * TARGET_LUMA, (power, model.ratios, ratio)
 
 
 @pytest.mark.parametrize("scene, exposure", [("rocket", 0.02), ("chelsea", 0.05), ("coffee", 0.1)])
