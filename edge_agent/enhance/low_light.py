@@ -68,7 +68,7 @@ def secant_ratio(a: tuple[float, float], b: tuple[float, float]) -> float:
     power of the ratio between them (a line in log-log), solved for TARGET_LUMA, clamped. Where the
     two runs tell no usable slope (same ratio, brightness flat or falling) it is follow_ratio of b."""
     (r0, l0), (r1, l1) = a, b
-    if r0 <= 0 or r1 <= 0 or r0 == r1 or l0 < 1.0 or l1 < 1.0:
+    if r0 == r1 or min(l0, l1) < 1.0:  # ratios are >= 1 (RATIO_RANGE); lumas under 1 tell nothing
         return follow_ratio(r1, l1)
     slope = math.log(l1 / l0) / math.log(r1 / r0)
     if slope < 0.1:

@@ -101,7 +101,7 @@ class OpenVinoRunner:
             raise ModelError(f"model file {self.path} cannot be loaded by OpenVINO: {exc}") from exc
         self._inputs = [_spec(p) for p in compiled.inputs]
         self._outputs = [_spec(p) for p in compiled.outputs]
-        # with static shapes the dynamic compilation only answers what the IR declares
+        # compiled once here so a file OpenVINO cannot run fails at load; kept only while shapes stay dynamic
         self._dynamic = _Compiled(compiled) if static_shapes == 0 else None
         self._static: OrderedDict[ShapeKey, _Compiled] = OrderedDict()
         self._static_lock = threading.Lock()

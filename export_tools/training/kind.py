@@ -165,20 +165,15 @@ def stage_loss(model: KinDEnhancer, stage: str, low: torch.Tensor, high: torch.T
                   + losses.structure_aware_smoothness(i_l, low) + losses.structure_aware_smoothness(i_h, high))
         prior = (i_l - _smooth_max(low)).abs().mean() + (i_h - _smooth_max(high)).abs().mean()
         return recon + 0.05 * equal_r + 0.15 * smooth + 0.1 * prior
-    if stage == "finetune" and finetune_decom:
-        r_l, i_l = model.decom(low)
-        with torch.no_grad():
-            i_h = model.decom(high)[1]
-        ratio = _ratio(i_h, i_l.detach())  # the ratio is an input, as at inference
-        out = torch.clamp(model.restore(r_l, i_l) * model.adjust(i_l, ratio), 0.0, 1.0)
-        return enhancement_loss(out, high, chroma_weight)
     with torch.no_grad():
-        r_l, i_l = model.decom(low)
         r_h, i_h = model.decom(high)
+    # the finetune stage may train the decomposition of the dark frame too (finetune_decom)
+    with torch.set_grad_enabled(torch.is_grad_enabled() and stage == "finetune" and finetune_decom):
+        r_l, i_l = model.decom(low)
     if stage == "restore":
         r = model.restore(r_l, i_l)
         return (r - r_h).abs().mean() + 0.5 * losses.ssim_loss(r, r_h) + 0.5 * losses.gradient_loss(r, r_h)
-    ratio = _ratio(i_h, i_l)
+    ratio = _ratio(i_h, i_l.detach())  # the ratio is an input, as at inference
     if stage == "adjust":
         i = model.adjust(i_l, ratio)
         return ((i - i_h) ** 2).mean() + losses.gradient_loss(i, i_h)
