@@ -77,6 +77,9 @@ class KinDRecipe(TrainingImages):
     synthesis: Literal["classic", "camera"] = "classic"
     # colour term of the finetune loss: L1 between the chromaticities (rgb / sum) of output and target
     chroma_weight: float = Field(default=0.0, ge=0.0, le=10.0)
+    # weight of the structure term (1 - SSIM) of the end-to-end loss (0.5: L1 and SSIM on an equal
+    # footing, as the loss was written first; more weighs structure over per-pixel error)
+    ssim_weight: float = Field(default=0.5, ge=0.0, le=10.0)
     # the finetune stage also trains the decomposition of the dark frame (end to end, all three
     # nets); off: the decomposition stays as its own stage left it (KinD)
     finetune_decom: bool = False
@@ -155,7 +158,8 @@ def chroma_loss(out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 
 def stage_loss(model: KinDEnhancer, stage: str, low: torch.Tensor, high: torch.Tensor,
-               chroma_weight: float = 0.0, finetune_decom: bool = False) -> torch.Tensor:
+               chroma_weight: float = 0.0, finetune_decom: bool = False,
+               ssim_weight: float = 0.5) -> torch.Tensor:
     if stage == "decom":
         r_l, i_l = model.decom(low)
         r_h, i_h = model.decom(high)
@@ -178,13 +182,15 @@ def stage_loss(model: KinDEnhancer, stage: str, low: torch.Tensor, high: torch.T
         i = model.adjust(i_l, ratio)
         return ((i - i_h) ** 2).mean() + losses.gradient_loss(i, i_h)
     out = torch.clamp(model.restore(r_l, i_l) * model.adjust(i_l, ratio), 0.0, 1.0)
-    return enhancement_loss(out, high, chroma_weight)
+    return enhancement_loss(out, high, chroma_weight, ssim_weight)
 
 
-def enhancement_loss(out: torch.Tensor, high: torch.Tensor, chroma_weight: float = 0.0) -> torch.Tensor:
-    """The end-to-end loss of an enhanced frame against the well-lit one: L1 + (1 - SSIM) / 2 +
-    gradient / 4, plus the chroma term (KinD's finetune stage and the U-Net ablation share it)."""
-    loss = (out - high).abs().mean() + 0.5 * losses.ssim_loss(out, high) + 0.25 * losses.gradient_loss(out, high)
+def enhancement_loss(out: torch.Tensor, high: torch.Tensor, chroma_weight: float = 0.0,
+                     ssim_weight: float = 0.5) -> torch.Tensor:
+    """The end-to-end loss of an enhanced frame against the well-lit one: L1 + ssim_weight * (1 - SSIM)
+    + gradient / 4, plus the chroma term (KinD's finetune stage and the U-Net ablation share it)."""
+    loss = ((out - high).abs().mean() + ssim_weight * losses.ssim_loss(out, high)
+            + 0.25 * losses.gradient_loss(out, high))
     return loss + chroma_weight * chroma_loss(out, high) if chroma_weight > 0 else loss
 
 
@@ -212,7 +218,8 @@ def _run_stage(model: KinDEnhancer, recipe: KinDRecipe, stage: str, cfg: StageRe
     def one_step(_it: int) -> dict[str, torch.Tensor]:
         low_np, high_np = data.batch(cfg.batch)
         low, high = torch.from_numpy(low_np).to(device), torch.from_numpy(high_np).to(device)
-        loss = stage_loss(model, stage, low, high, recipe.chroma_weight, recipe.finetune_decom)
+        loss = stage_loss(model, stage, low, high, recipe.chroma_weight, recipe.finetune_decom,
+                          recipe.ssim_weight)
         if torch.isfinite(loss):
             opt.zero_grad(set_to_none=True)
             loss.backward()

@@ -267,6 +267,18 @@ def test_finetune_decom_trains_the_decomposition_end_to_end(tmp_path, small_eval
     assert abs(float(loss) - float(frozen)) < 1e-5
 
 
+def test_ssim_weight_scales_only_the_structure_term():
+    from export_tools.training import losses
+    torch.manual_seed(0)
+    out, high = torch.rand(2, 3, 32, 32), torch.rand(2, 3, 32, 32)
+    base = kind_training.enhancement_loss(out, high)
+    heavy = kind_training.enhancement_loss(out, high, ssim_weight=1.5)
+    assert float(heavy - base) == pytest.approx(float(losses.ssim_loss(out, high)), rel=1e-5)
+    assert float(losses.ssim_loss(out, high)) > 0.1  # random images: the term is not negligible
+    with pytest.raises(ValidationError):
+        kind_training.KinDRecipe(ssim_weight=-1, init_from="x", finetune={"steps": 1, "max_minutes": 1, "lr": 1e-3})
+
+
 def test_set_subsets_choose_the_photos_of_the_built_set(tmp_path, monkeypatch):
     calls = []
     monkeypatch.setattr("export_tools.training.srgan.load_training_images",
