@@ -16,8 +16,11 @@ from edge_agent.enhance import tensors
 from edge_agent.enhance.low_light import (
     PROBE_RUNS,
     TARGET_LUMA,
+    TILE_OVERLAP,
     LowLightEnhancer,
+    _ramp,
     auto_ratio,
+    blend_tiles,
     follow_ratio,
     secant_ratio,
     tile_grid,
@@ -154,6 +157,31 @@ def test_a_1080p_frame_enhanced_in_tiles_matches_the_whole_frame_without_seams(e
     # no worse than the whole-frame output at the same columns, and no visible edge at all
     cols = sorted({x0 + 32 for _, _, x0, _ in tiles if x0 > 0})
     assert _seam_score(tiled, cols) <= max(1.3, 1.1 * _seam_score(whole, cols))
+
+
+def test_blended_tiles_are_the_ramp_weighted_average_of_the_tiles():
+    rng = np.random.default_rng(3)
+    frame = rng.integers(0, 256, (600, 600, 3), dtype=np.uint8)
+    tiles = tile_grid(600, 600, 100_000)
+    assert len({t[:2] for t in tiles}) >= 2 and len({t[2:] for t in tiles}) >= 2  # rows and columns
+    parts = []
+
+    def run(tile):  # each tile comes out different, so the blend shows
+        parts.append(((tile.astype(np.int32) + 53 * len(parts)) % 256).astype(np.uint8))
+        return parts[-1]
+
+    blended = blend_tiles(frame, tiles, run)
+    acc, weight = np.zeros((600, 600, 3)), np.zeros((600, 600, 1))
+    for (y0, y1, x0, x1), part in zip(tiles, parts, strict=True):  # the plain weighted average
+        wt = np.outer(_ramp(y1 - y0, y0 > 0, y1 < 600, TILE_OVERLAP), _ramp(x1 - x0, x0 > 0, x1 < 600, TILE_OVERLAP))
+        acc[y0:y1, x0:x1] += part * wt[..., None]
+        weight[y0:y1, x0:x1] += wt[..., None]
+    reference = np.clip(np.round(acc / weight), 0, 255)
+    assert blended.dtype == np.uint8 and blended.shape == frame.shape
+    assert np.abs(blended - reference).max() <= 1
+    y0, y1, x0, x1 = tiles[0]  # where one tile alone covers the frame, its pixels as they came
+    own = slice(0, y1 - 2 * TILE_OVERLAP), slice(0, x1 - 2 * TILE_OVERLAP)
+    assert np.array_equal(blended[own], parts[0][own])
 
 
 def test_a_gray_ir_frame_gives_a_gray_frame(any_enhancer):
