@@ -9,10 +9,11 @@ size works. Around the model:
   auto_ratio); the model then enhances a small copy of the frame (PROBE_PIXELS, about 1/16 of a
   720p frame's cost) at that guess, and the guess is scaled by how far the probe's brightness
   missed (follow_ratio); while a probe misses TARGET_LUMA by more than PROBE_TOLERANCE, the next
-  guess follows the secant through the last two probes in log-log (secant_ratio), up to PROBE_RUNS
-  runs: the model's response to the ratio is not linear, differs between models and depends on the
-  scene (a lamp, a sky), which the exposure alone cannot tell. Within RATIO_RANGE; a number
-  overrides it;
+  guess comes from the probes so far (next_ratio: a secant in log-log, kept inside the bracket once
+  probes lie on both sides of the target, a bisection where the brightness is flat), up to
+  PROBE_RUNS runs: the model's response to the ratio is not linear, saturates (KinD's illumination),
+  differs between models and depends on the scene (a lamp, a sky), which the exposure alone cannot
+  tell. Within RATIO_RANGE; a number overrides it;
 - a frame larger than model_pixels (when given: the agent's default is 1280x720's 921,600) is
   enhanced at that size, aspect kept, and scaled back (fit_pixels): a 1080p frame costs a quarter of
   full resolution (the enhanced frame is the operator's overview; face crops and their SR are cut
@@ -39,7 +40,7 @@ from edge_agent.inference.loader import LoadedModel
 
 TARGET_LUMA = 110.0  # auto ratio: the mean luma (0..255) a well-exposed frame has
 PROBE_PIXELS = 320 * 180  # the auto ratio's probe run: the frame shrunk to at most this many pixels
-PROBE_RUNS = 3  # probe runs the auto ratio makes at most
+PROBE_RUNS = 4  # probe runs the auto ratio makes at most
 PROBE_TOLERANCE = 0.05  # a probe within 5 % of TARGET_LUMA ends the search
 TILE_OVERLAP = 32  # pixels each tile reaches into its neighbour (the blend band is twice this)
 MAX_TILES_PER_SIDE = 16
@@ -76,6 +77,37 @@ def secant_ratio(a: tuple[float, float], b: tuple[float, float]) -> float:
         return follow_ratio(r1, l1)
     lo, hi = RATIO_RANGE
     return float(min(hi, max(lo, r1 * (TARGET_LUMA / l1) ** (1.0 / slope))))
+
+
+def next_ratio(runs: list[tuple[float, float]]) -> float:
+    """The next auto ratio from the probe runs so far (ratio, mean luma), in order. A model's
+    brightness rises with the ratio but flattens where its illumination saturates (KinD: past a
+    ratio of 10-20 the output is the reflectance itself), so:
+    - runs on both sides of TARGET_LUMA bracket it: the secant (log-log) between the closest run
+      below and the closest above, kept inside the bracket (its geometric middle where the secant
+      lands in the outer tenth at either end);
+    - runs on one side only: the proportional step after one run (follow_ratio), the secant of the
+      last two after more, but never past the geometric middle between the last ratio and the end
+      of RATIO_RANGE that lies towards the target (that middle itself where the two runs show no
+      slope: flat, saturated)."""
+    lo_end, hi_end = RATIO_RANGE
+    below = [p for p in runs if p[1] < TARGET_LUMA]
+    above = [p for p in runs if p[1] >= TARGET_LUMA]
+    if below and above:
+        a, b = max(below), min(above)
+        if a[0] < b[0]:
+            guess = secant_ratio(a, b)
+            t = math.log(guess / a[0]) / math.log(b[0] / a[0])
+            return guess if 0.1 <= t <= 0.9 else math.sqrt(a[0] * b[0])
+    if len(runs) == 1:
+        return follow_ratio(*runs[-1])
+    (r0, l0), (r1, l1) = runs[-2], runs[-1]
+    middle = math.sqrt(r1 * (lo_end if l1 >= TARGET_LUMA else hi_end))
+    if r0 == r1 or min(l0, l1) < 1.0 or math.log(l1 / l0) / math.log(r1 / r0) < 0.1:
+        return middle
+    # a small slope from two runs near saturation throws the secant far: at most to the middle
+    guess = secant_ratio(runs[-2], runs[-1])
+    return max(guess, middle) if l1 >= TARGET_LUMA else min(guess, middle)
 
 
 def fit_pixels(bgr: np.ndarray, max_pixels: int) -> np.ndarray:
@@ -205,7 +237,7 @@ class LowLightEnhancer:
             runs.append((r, tensors.luma(self._run(small, r))))
             if abs(runs[-1][1] / TARGET_LUMA - 1.0) <= PROBE_TOLERANCE:
                 return r
-            nxt = follow_ratio(*runs[-1]) if len(runs) == 1 else secant_ratio(runs[-2], runs[-1])
+            nxt = next_ratio(runs)
             if nxt == r:  # at the end of the ratio's range
                 return r
             r = nxt

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 
 import cv2
@@ -22,6 +23,7 @@ from edge_agent.enhance.low_light import (
     auto_ratio,
     blend_tiles,
     follow_ratio,
+    next_ratio,
     secant_ratio,
     tile_grid,
 )
@@ -98,6 +100,38 @@ def test_auto_ratio_probes_until_the_target_whatever_the_models_response(any_enh
     ratio = any_enhancer.resolve_ratio(frame, "auto")
     assert 1 <= len(model.ratios) <= PROBE_RUNS
     assert abs(float(model(frame, ratio).mean()) - TARGET_LUMA) <= 0.1 * TARGET_LUMA, (power, model.ratios, ratio)
+
+
+class _SaturatingModel(_PowerModel):
+    """Brightness as lowlight_hq 2.2.0 responds on a night frame (astronaut, measured at ratios 5,
+    10, 20, 50): steep, then flat where its illumination saturates (150 from a ratio of 10 on).
+    TARGET_LUMA lies near ratio 3.5; the exposure's guess for the test frame (9.2) is already flat."""
+
+    def __call__(self, bgr, ratio):
+        self.ratios.append(ratio)
+        level = np.interp(math.log(ratio), np.log([1.0, 2.5, 5.0, 10.0, 50.0]), [10, 78, 142, 152, 152])
+        return np.full_like(bgr, int(round(level)))
+
+
+def test_auto_ratio_lands_on_a_model_whose_brightness_saturates(any_enhancer, monkeypatch):
+    model = _SaturatingModel(0.0)
+    monkeypatch.setattr(any_enhancer, "_run", model)
+    frame = np.full((90, 160, 3), 12, np.uint8)
+    ratio = any_enhancer.resolve_ratio(frame, "auto")
+    assert len(model.ratios) <= PROBE_RUNS
+    # following the last two runs alone (the auto ratio before) ended on ratio 1 (luma 10) after
+    # 3 runs and 16 % over the target after 4
+    assert abs(float(model(frame, ratio).mean()) - TARGET_LUMA) <= 0.1 * TARGET_LUMA, (model.ratios, ratio)
+
+
+def test_next_ratio_stays_inside_a_bracket_and_leaves_a_flat_response():
+    below, above = (4.0, 60.0), (16.0, 150.0)
+    r = next_ratio([above, below])
+    assert 4.0 < r < 16.0
+    assert next_ratio([(4.0, 109.0), (16.0, 150.0)]) == pytest.approx(8.0)  # secant at the end: the middle
+    flat = next_ratio([(20.0, 150.0), (14.0, 149.0)])  # saturated: no slope to follow
+    assert flat == pytest.approx(math.sqrt(14.0 * RATIO_RANGE[0]))
+    assert next_ratio([(2.0, 20.0), (3.0, 20.5)]) == pytest.approx(math.sqrt(3.0 * RATIO_RANGE[1]))
 
 
 @pytest.mark.parametrize("scene, exposure", [("rocket", 0.02), ("chelsea", 0.05), ("coffee", 0.1)])
