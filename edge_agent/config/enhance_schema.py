@@ -26,7 +26,7 @@ class LowLightConfig(StrictModel):
         "(edge_agent/enhance/low_light.py)",
     )
     max_pixels: int = Field(
-        default=500_000, ge=65_536, le=33_177_600,
+        default=300_000, ge=65_536, le=33_177_600,
         description="larger frames (the 1280x720 of model_pixels, 1080p, 4 MP) are enhanced in overlapping "
         "tiles of at most this many pixels, blended seamlessly: bounds the model's memory (its peak "
         "activations: the largest part of a box's memory after the decoders)",
