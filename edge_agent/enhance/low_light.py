@@ -65,18 +65,25 @@ def follow_ratio(guess: float, probe_luma: float) -> float:
     return float(min(hi, max(lo, guess * TARGET_LUMA / max(probe_luma, 1.0))))
 
 
+def _slope(a: tuple[float, float], b: tuple[float, float]) -> float | None:
+    """The log-log slope of brightness over ratio between two probe runs (ratio, mean luma); None
+    where they tell no usable slope (same ratio, lumas under 1, brightness flat or falling)."""
+    (r0, l0), (r1, l1) = a, b
+    if r0 == r1 or min(l0, l1) < 1.0:  # ratios are >= 1 (RATIO_RANGE); lumas under 1 tell nothing
+        return None
+    slope = math.log(l1 / l0) / math.log(r1 / r0)
+    return slope if slope >= 0.1 else None
+
+
 def secant_ratio(a: tuple[float, float], b: tuple[float, float]) -> float:
     """The next auto ratio from two probe runs (ratio, mean luma): the model's brightness taken as a
     power of the ratio between them (a line in log-log), solved for TARGET_LUMA, clamped. Where the
-    two runs tell no usable slope (same ratio, brightness flat or falling) it is follow_ratio of b."""
-    (r0, l0), (r1, l1) = a, b
-    if r0 == r1 or min(l0, l1) < 1.0:  # ratios are >= 1 (RATIO_RANGE); lumas under 1 tell nothing
-        return follow_ratio(r1, l1)
-    slope = math.log(l1 / l0) / math.log(r1 / r0)
-    if slope < 0.1:
-        return follow_ratio(r1, l1)
+    two runs tell no usable slope (_slope) it is follow_ratio of b."""
+    slope = _slope(a, b)
+    if slope is None:
+        return follow_ratio(*b)
     lo, hi = RATIO_RANGE
-    return float(min(hi, max(lo, r1 * (TARGET_LUMA / l1) ** (1.0 / slope))))
+    return float(min(hi, max(lo, b[0] * (TARGET_LUMA / b[1]) ** (1.0 / slope))))
 
 
 def next_ratio(runs: list[tuple[float, float]]) -> float:
@@ -101,9 +108,9 @@ def next_ratio(runs: list[tuple[float, float]]) -> float:
             return guess if 0.1 <= t <= 0.9 else math.sqrt(a[0] * b[0])
     if len(runs) == 1:
         return follow_ratio(*runs[-1])
-    (r0, l0), (r1, l1) = runs[-2], runs[-1]
+    r1, l1 = runs[-1]
     middle = math.sqrt(r1 * (lo_end if l1 >= TARGET_LUMA else hi_end))
-    if r0 == r1 or min(l0, l1) < 1.0 or math.log(l1 / l0) / math.log(r1 / r0) < 0.1:
+    if _slope(runs[-2], runs[-1]) is None:
         return middle
     # a small slope from two runs near saturation throws the secant far: at most to the middle
     guess = secant_ratio(runs[-2], runs[-1])
